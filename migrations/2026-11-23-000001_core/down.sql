@@ -1,0 +1,9 @@
+DROP TABLE settings;
+DROP TABLE audit_events;
+DROP FUNCTION audit_events_append_only();
+DROP TABLE api_keys;
+DROP TABLE memberships;
+DROP TABLE environments;
+DROP TABLE projects;
+DROP TABLE sessions;
+DROP TABLE users;

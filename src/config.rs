@@ -1,0 +1,73 @@
+//! One Config read from the environment at start.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::domain::key_format::KeyPrefix;
+
+#[derive(Debug, Clone)]
+pub enum DatabaseChoice {
+    /// `DATABASE_URL`: an existing PostgreSQL server.
+    Url(String),
+    /// Unset: a private cluster under this directory, started and stopped with the app.
+    Embedded(PathBuf),
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub bind: String,
+    pub database: DatabaseChoice,
+    pub key_prefix: KeyPrefix,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    /// Mark the session cookie `Secure`: set when the public URL is https.
+    pub secure_cookies: bool,
+    pub pool_size: u32,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("key_prefix", &self.key_prefix)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let database = match var("DATABASE_URL") {
+            Some(url) => DatabaseChoice::Url(url),
+            None => DatabaseChoice::Embedded(PathBuf::from(
+                var("KEYWARD_DATA_DIR").unwrap_or_else(|| "./data".to_owned()),
+            )),
+        };
+        let key_prefix = match var("KEYWARD_KEY_PREFIX") {
+            Some(p) => {
+                KeyPrefix::parse(&p).map_err(|e| anyhow::anyhow!("KEYWARD_KEY_PREFIX: {e}"))?
+            }
+            None => KeyPrefix::default(),
+        };
+        let secure_cookies = var("KEYWARD_PUBLIC_URL").is_some_and(|u| u.starts_with("https://"));
+        let pool_size = match var("KEYWARD_DB_POOL_SIZE") {
+            Some(n) => n.parse().context("KEYWARD_DB_POOL_SIZE must be a number")?,
+            None => 16,
+        };
+        Ok(Self {
+            bind: var("KEYWARD_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
+            database,
+            key_prefix,
+            admin_email: var("KEYWARD_ADMIN_EMAIL"),
+            admin_password: var("KEYWARD_ADMIN_PASSWORD"),
+            secure_cookies,
+            pool_size,
+        })
+    }
+}

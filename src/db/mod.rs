@@ -1,0 +1,69 @@
+//! The database layer: plain functions over `&mut PgConnection`. Knows nothing of HTTP.
+
+pub mod api_keys;
+pub mod audit;
+pub mod memberships;
+pub mod projects;
+pub mod schema;
+pub mod sessions;
+pub mod settings;
+pub mod users;
+
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::AppError;
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Any fixed number: the advisory lock that lets only one node migrate at a time.
+const MIGRATION_LOCK: i64 = 0x6b65_7977_6172_6401;
+
+pub fn build_pool(url: &str, size: u32) -> anyhow::Result<PgPool> {
+    let manager = ConnectionManager::<PgConnection>::new(url);
+    Ok(Pool::builder()
+        .max_size(size)
+        .connection_timeout(std::time::Duration::from_secs(10))
+        .build(manager)?)
+}
+
+/// Runs pending migrations under an advisory lock, so nodes starting together take turns.
+pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<()> {
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    let result = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"));
+    conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+    result
+}
+
+/// Runs blocking database work off the async workers.
+pub async fn run<T, F>(pool: &PgPool, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    web::block(move || {
+        let mut conn = pool.get().map_err(|e| AppError::Unexpected(e.into()))?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(|e| AppError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
+}
+
+/// True when a Diesel error is a unique-constraint violation on `constraint`.
+pub fn is_unique_violation(err: &diesel::result::Error, constraint: &str) -> bool {
+    matches!(
+        err,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)
+            if info.constraint_name() == Some(constraint)
+    )
+}

@@ -1,0 +1,114 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    api_keys (id) {
+        id -> Int8,
+        environment_id -> Int8,
+        name -> Text,
+        description -> Text,
+        key_type -> Text,
+        scopes -> Array<Text>,
+        digest -> Bytea,
+        masked -> Text,
+        enabled -> Bool,
+        expires_at -> Nullable<Timestamptz>,
+        rate_limit_per_minute -> Nullable<Int4>,
+        revoked_at -> Nullable<Timestamptz>,
+        previous_digest -> Nullable<Bytea>,
+        previous_valid_until -> Nullable<Timestamptz>,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Int8,
+        occurred_at -> Timestamptz,
+        actor_user_id -> Nullable<Int8>,
+        actor_key_id -> Nullable<Int8>,
+        client_ip -> Nullable<Text>,
+        environment_id -> Nullable<Int8>,
+        target -> Text,
+        action -> Text,
+        details -> Text,
+    }
+}
+
+diesel::table! {
+    environments (id) {
+        id -> Int8,
+        project_id -> Int8,
+        slug -> Text,
+        name -> Text,
+        key_tag -> Text,
+        position -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    memberships (user_id, environment_id) {
+        user_id -> Int8,
+        environment_id -> Int8,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    projects (id) {
+        id -> Int8,
+        slug -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (id_digest) {
+        id_digest -> Bytea,
+        user_id -> Nullable<Int8>,
+        state -> Text,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        email -> Text,
+        display_name -> Text,
+        password_hash -> Text,
+        is_admin -> Bool,
+        disabled_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_keys -> environments (environment_id));
+diesel::joinable!(api_keys -> users (created_by));
+diesel::joinable!(environments -> projects (project_id));
+diesel::joinable!(memberships -> environments (environment_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    audit_events,
+    environments,
+    memberships,
+    projects,
+    sessions,
+    settings,
+    users,
+);

@@ -1,0 +1,357 @@
+//! What an API key is made of, each part parsed once at the edge.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Invalid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    /// `pk`: safe in browsers and mobile apps, may only carry `read`.
+    Publishable,
+    /// `sk`: server side only.
+    Secret,
+}
+
+impl KeyType {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Publishable => "pk",
+            Self::Secret => "sk",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "pk" => Some(Self::Publishable),
+            "sk" => Some(Self::Secret),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Publishable => "publishable",
+            Self::Secret => "secret",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        match s {
+            "publishable" => Ok(Self::Publishable),
+            "secret" => Ok(Self::Secret),
+            _ => Err(Invalid::new("Choose a type: publishable or secret.")),
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Publishable => "Publishable",
+            Self::Secret => "Secret",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        match s {
+            "read" => Ok(Self::Read),
+            "write" => Ok(Self::Write),
+            "admin" => Ok(Self::Admin),
+            other => Err(Invalid::new(format!(
+                "Unknown scope \"{other}\"; scopes are read, write and admin."
+            ))),
+        }
+    }
+}
+
+/// A non-empty set of scopes, valid for its key type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scopes(Vec<Scope>);
+
+impl Scopes {
+    pub fn new(mut scopes: Vec<Scope>, key_type: KeyType) -> Result<Self, Invalid> {
+        scopes.sort();
+        scopes.dedup();
+        if scopes.is_empty() {
+            return Err(Invalid::new("Choose at least one scope."));
+        }
+        if key_type == KeyType::Publishable && scopes.iter().any(|s| *s != Scope::Read) {
+            return Err(Invalid::new(
+                "A publishable key may only carry the read scope; use a secret key for write or admin.",
+            ));
+        }
+        Ok(Self(scopes))
+    }
+    pub fn parse_strs<S: AsRef<str>>(names: &[S], key_type: KeyType) -> Result<Self, Invalid> {
+        let scopes = names
+            .iter()
+            .map(|n| Scope::parse(n.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(scopes, key_type)
+    }
+    pub fn as_slice(&self) -> &[Scope] {
+        &self.0
+    }
+    pub fn contains(&self, scope: Scope) -> bool {
+        self.0.contains(&scope)
+    }
+    pub fn to_strings(&self) -> Vec<String> {
+        self.0.iter().map(|s| s.as_str().to_owned()).collect()
+    }
+}
+
+/// A key's name: trimmed, 1–100 characters (characters, not bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyName(String);
+
+impl ApiKeyName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let trimmed = s.trim();
+        let count = trimmed.chars().count();
+        if count == 0 {
+            Err(Invalid::new("Enter a name."))
+        } else if count > Self::MAX_CHARS {
+            Err(Invalid::new(format!(
+                "The name is {count} characters long; the limit is {}.",
+                Self::MAX_CHARS
+            )))
+        } else if trimmed.chars().any(char::is_control) {
+            Err(Invalid::new("The name may not contain control characters."))
+        } else {
+            Ok(Self(trimmed.to_owned()))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An optional description of at most 500 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyDescription(String);
+
+impl KeyDescription {
+    pub const MAX_CHARS: usize = 500;
+
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let trimmed = s.trim();
+        let count = trimmed.chars().count();
+        if count > Self::MAX_CHARS {
+            Err(Invalid::new(format!(
+                "The description is {count} characters long; the limit is {}.",
+                Self::MAX_CHARS
+            )))
+        } else {
+            Ok(Self(trimmed.to_owned()))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Requests per minute; positive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit(i32);
+
+impl RateLimit {
+    pub const MAX: i32 = 1_000_000;
+
+    pub fn new(value: i64) -> Result<Self, Invalid> {
+        if value < 1 || value > i64::from(Self::MAX) {
+            Err(Invalid::new(format!(
+                "The rate limit is a whole number of requests per minute from 1 to {}.",
+                Self::MAX
+            )))
+        } else {
+            Ok(Self(value as i32))
+        }
+    }
+    /// Empty means no limit.
+    pub fn parse_optional(s: &str) -> Result<Option<Self>, Invalid> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let value: i64 = s.parse().map_err(|_| {
+            Invalid::new(
+                "The rate limit is a whole number of requests per minute, or empty for none.",
+            )
+        })?;
+        Self::new(value).map(Some)
+    }
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+/// When a key stops working: a preset from now, a chosen date, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry(Option<DateTime<Utc>>);
+
+impl Expiry {
+    pub const NEVER: Self = Self(None);
+
+    /// The dashboard's choices: `never`, `30`, `90`, `365` (days) or `date` with `date` set.
+    pub fn from_choice(choice: &str, date: &str, now: DateTime<Utc>) -> Result<Self, Invalid> {
+        match choice {
+            "" | "never" => Ok(Self::NEVER),
+            "30" | "90" | "365" => {
+                let days: u64 = choice
+                    .parse()
+                    .map_err(|_| Invalid::new("Unknown expiration."))?;
+                now.checked_add_days(Days::new(days))
+                    .map(|t| Self(Some(t)))
+                    .ok_or_else(|| Invalid::new("Unknown expiration."))
+            }
+            "date" => {
+                let day = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
+                    .map_err(|_| Invalid::new("Enter the expiry date as YYYY-MM-DD."))?;
+                let at = day
+                    .and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc())
+                    .ok_or_else(|| Invalid::new("Enter the expiry date as YYYY-MM-DD."))?;
+                Self::at(Some(at), now)
+            }
+            _ => Err(Invalid::new("Choose Never, 30, 90 or 365 days, or a date.")),
+        }
+    }
+
+    /// An explicit moment, which must lie in the future.
+    pub fn at(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<Self, Invalid> {
+        match at {
+            Some(t) if t <= now => Err(Invalid::new("The expiry must be in the future.")),
+            other => Ok(Self(other)),
+        }
+    }
+
+    pub fn get(self) -> Option<DateTime<Utc>> {
+        self.0
+    }
+}
+
+/// Derived, in this order: Revoked › Expired › Off › On.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Revoked,
+    Expired,
+    Off,
+    On,
+}
+
+impl KeyStatus {
+    pub fn derive(
+        revoked_at: Option<DateTime<Utc>>,
+        expires_at: Option<DateTime<Utc>>,
+        enabled: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
+        if revoked_at.is_some() {
+            Self::Revoked
+        } else if expires_at.is_some_and(|t| t <= now) {
+            Self::Expired
+        } else if !enabled {
+            Self::Off
+        } else {
+            Self::On
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Revoked => "Revoked",
+            Self::Expired => "Expired",
+            Self::Off => "Off",
+            Self::On => "On",
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_counted_in_characters() {
+        assert_eq!(
+            ApiKeyName::parse("  backend  ").unwrap().as_str(),
+            "backend"
+        );
+        assert!(ApiKeyName::parse("   ").is_err());
+        assert!(ApiKeyName::parse(&"é".repeat(100)).is_ok());
+        assert!(ApiKeyName::parse(&"a".repeat(101)).is_err());
+        assert!(ApiKeyName::parse("tab\tname").is_err());
+    }
+
+    #[test]
+    fn publishable_keys_carry_only_read() {
+        assert!(Scopes::new(vec![Scope::Read], KeyType::Publishable).is_ok());
+        assert!(Scopes::new(vec![Scope::Read, Scope::Write], KeyType::Publishable).is_err());
+        assert!(Scopes::new(vec![], KeyType::Secret).is_err());
+        let s = Scopes::new(
+            vec![Scope::Admin, Scope::Read, Scope::Read],
+            KeyType::Secret,
+        )
+        .unwrap();
+        assert_eq!(s.as_slice(), &[Scope::Read, Scope::Admin]);
+    }
+
+    #[test]
+    fn status_follows_the_documented_precedence() {
+        let now = Utc::now();
+        let past = Some(now - chrono::Duration::seconds(1));
+        assert_eq!(
+            KeyStatus::derive(past, past, false, now),
+            KeyStatus::Revoked
+        );
+        assert_eq!(
+            KeyStatus::derive(None, past, false, now),
+            KeyStatus::Expired
+        );
+        assert_eq!(KeyStatus::derive(None, None, false, now), KeyStatus::Off);
+        assert_eq!(
+            KeyStatus::derive(None, Some(now + chrono::Duration::days(1)), true, now),
+            KeyStatus::On
+        );
+    }
+
+    #[test]
+    fn expiry_choices() {
+        let now = Utc::now();
+        assert_eq!(
+            Expiry::from_choice("never", "", now).unwrap(),
+            Expiry::NEVER
+        );
+        assert!(Expiry::from_choice("30", "", now).unwrap().get().unwrap() > now);
+        assert!(Expiry::from_choice("date", "2001-01-01", now).is_err());
+        assert!(Expiry::from_choice("date", "tomorrow", now).is_err());
+        assert!(Expiry::from_choice("7", "", now).is_err());
+    }
+
+    #[test]
+    fn rate_limits_are_positive() {
+        assert_eq!(RateLimit::parse_optional("").unwrap(), None);
+        assert_eq!(RateLimit::parse_optional("60").unwrap().unwrap().get(), 60);
+        assert!(RateLimit::parse_optional("0").is_err());
+        assert!(RateLimit::parse_optional("-3").is_err());
+        assert!(RateLimit::parse_optional("ten").is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! Projects and their environments.
+
+use super::Invalid;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectName(String);
+
+impl ProjectName {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let s = s.trim();
+        let count = s.chars().count();
+        if count == 0 {
+            return Err(Invalid::new("Enter a project name."));
+        }
+        if count > 100 {
+            return Err(Invalid::new("A project name is at most 100 characters."));
+        }
+        if Slug::from_name(s).is_none() {
+            return Err(Invalid::new(
+                "A project name needs at least one letter or digit (a-z, 0-9).",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn slug(&self) -> Slug {
+        // parse() guarantees a slug exists.
+        Slug::from_name(&self.0).unwrap_or_else(|| Slug("project".to_owned()))
+    }
+}
+
+/// A URL-safe identifier: `a-z0-9` words joined by `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn from_name(name: &str) -> Option<Self> {
+        let mut slug = String::new();
+        for c in name.chars().flat_map(char::to_lowercase) {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c);
+            } else if !slug.is_empty() && !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        let slug = slug
+            .trim_end_matches('-')
+            .chars()
+            .take(60)
+            .collect::<String>();
+        let slug = slug.trim_end_matches('-').to_owned();
+        (!slug.is_empty()).then_some(Self(slug))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The environments every new project starts with: (slug, name, key tag).
+pub const DEFAULT_ENVIRONMENTS: [(&str, &str, &str); 3] = [
+    ("production", "Production", "live"),
+    ("staging", "Staging", "stg"),
+    ("development", "Development", "dev"),
+];
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_come_from_names() {
+        assert_eq!(
+            Slug::from_name("My  Great App!").unwrap().as_str(),
+            "my-great-app"
+        );
+        assert!(Slug::from_name("!!!").is_none());
+        assert!(ProjectName::parse("   ").is_err());
+        assert_eq!(
+            ProjectName::parse("Default").unwrap().slug().as_str(),
+            "default"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod embedded_pg;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod startup;
+pub mod state;

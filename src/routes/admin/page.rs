@@ -1,0 +1,86 @@
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::require_admin;
+use crate::auth::current_user::CurrentUser;
+use crate::db;
+use crate::error::AppError;
+use crate::routes::page::{Chrome, FieldErrors, Tab, html};
+use crate::state::AppState;
+
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub is_self: bool,
+}
+
+#[derive(Default)]
+pub struct UserFormView {
+    pub email: String,
+    pub display_name: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Default)]
+pub struct ProjectFormView {
+    pub name: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "pages/admin.html")]
+pub struct AdminPage {
+    pub chrome: Chrome,
+    pub csrf: String,
+    pub users: Vec<UserRow>,
+    pub user_form: UserFormView,
+    pub project_form: ProjectFormView,
+    pub error: Option<String>,
+}
+
+impl AdminPage {
+    pub async fn load(
+        state: &AppState,
+        user: CurrentUser,
+        session: &Session,
+    ) -> Result<Self, AppError> {
+        require_admin(&user)?;
+        let me = user.id;
+        let users = db::run(&state.pool, |conn| Ok(db::users::list_all(conn)?)).await?;
+        let chrome = Chrome::load(state, user, session, None, Tab::Admin).await?;
+        Ok(Self {
+            csrf: chrome.csrf.clone(),
+            chrome,
+            users: users
+                .into_iter()
+                .map(|u| UserRow {
+                    id: u.id,
+                    is_self: u.id == me,
+                    disabled: u.is_disabled(),
+                    is_admin: u.is_admin,
+                    email: u.email,
+                    display_name: u.display_name,
+                })
+                .collect(),
+            user_form: UserFormView::default(),
+            project_form: ProjectFormView::default(),
+            error: None,
+        })
+    }
+}
+
+pub async fn show(
+    user: CurrentUser,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    html(
+        StatusCode::OK,
+        &AdminPage::load(&state, user, &session).await?,
+    )
+}

@@ -1,0 +1,82 @@
+//! The ON/OFF switch. It posts the state the person wants, never a blind flip, so a double
+//! click or two open tabs cannot produce the opposite of what was seen.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::Connection;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{KeyRow, KeyRowPartial, base_path, parse_key_id};
+use crate::auth::current_user::{CurrentUser, csrf_token};
+use crate::auth::permissions::Action;
+use crate::db::{self, audit::Actor};
+use crate::domain::Invalid;
+use crate::error::AppError;
+use crate::routes::page::{client_ip, env_access, html, is_htmx, see_other};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct ToggleForm {
+    #[serde(default)]
+    enabled: String,
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    user: CurrentUser,
+    session: actix_session::Session,
+    state: web::Data<AppState>,
+    form: web::Form<ToggleForm>,
+) -> Result<HttpResponse, AppError> {
+    let (project, env, id) = path.into_inner();
+    let access = env_access(&state, &user, project, env).await?;
+    access.require(Action::ManageKeys)?;
+    let id = parse_key_id(&id)?;
+    let enabled = match form.enabled.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => return Err(Invalid::new("enabled must be true or false.").into()),
+    };
+    let actor = Actor::user(user.id, client_ip(&req));
+    let env_id = access.env.id;
+    let key = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let key = db::api_keys::find(conn, env_id, id)?.ok_or(AppError::NotFound)?;
+            if key.revoked_at.is_some() {
+                return Err(Invalid::new("A revoked key stays off for good.").into());
+            }
+            let updated =
+                db::api_keys::set_enabled(conn, env_id, id, enabled)?.ok_or(AppError::NotFound)?;
+            if key.enabled != enabled {
+                let action = if enabled {
+                    "api_key.enabled"
+                } else {
+                    "api_key.disabled"
+                };
+                actor.record(
+                    conn,
+                    Some(env_id),
+                    &format!("api_key:{id}"),
+                    action,
+                    json!({"name": key.name}),
+                )?;
+                db::api_keys::notify_changed(conn, &updated.digests())?;
+            }
+            Ok::<_, AppError>(updated)
+        })
+    })
+    .await?;
+
+    if is_htmx(&req) {
+        let partial = KeyRowPartial {
+            row: KeyRow::from_key(&key),
+            base: base_path(&access),
+            csrf: csrf_token(&session)?,
+            can_manage: true,
+        };
+        html(actix_web::http::StatusCode::OK, &partial)
+    } else {
+        Ok(see_other(&base_path(&access)))
+    }
+}

@@ -1,0 +1,20 @@
+use actix_web::{HttpResponse, web};
+use diesel::connection::SimpleConnection;
+
+use crate::db;
+use crate::state::AppState;
+
+/// The process is up.
+pub async fn alive() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// The database answers.
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    match db::run(&state.pool, |conn| Ok(conn.batch_execute("SELECT 1")?)).await {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("database unreachable"),
+    }
+}

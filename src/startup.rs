@@ -1,0 +1,113 @@
+//! Builds the application: database, migrations, first-start data, and the HTTP server.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite, time::Duration};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::auth::session_store::PgSessionStore;
+use crate::auth::throttle::LoginThrottle;
+use crate::config::{Config, DatabaseChoice};
+use crate::embedded_pg::EmbeddedPostgres;
+use crate::state::AppState;
+use crate::{auth, bootstrap, db, middleware, routes};
+
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+/// How long a dashboard session lives without activity.
+const SESSION_TTL_HOURS: i64 = 12;
+const THROTTLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+impl Application {
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let (url, embedded) = match &config.database {
+            DatabaseChoice::Url(url) => (url.clone(), None),
+            DatabaseChoice::Embedded(dir) => {
+                let pg = EmbeddedPostgres::start(dir)?;
+                pg.ensure_database("keyward")?;
+                (pg.url("keyward"), Some(pg))
+            }
+        };
+        let pool = db::build_pool(&url, config.pool_size)?;
+        let cookie_key = {
+            let mut conn = pool.get()?;
+            db::run_migrations(&mut conn)?;
+            bootstrap::first_start(&mut conn, &config)?;
+            let candidate = auth::random_token(64)?;
+            let stored = db::settings::get_or_init(&mut conn, "session_cookie_key", &candidate)?;
+            Key::from(&hex::decode(stored)?)
+        };
+
+        let listener = TcpListener::bind(&config.bind)?;
+        let address = listener.local_addr()?;
+        let secure_cookies = config.secure_cookies;
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            config,
+            email_throttle: LoginThrottle::new(5, THROTTLE_WINDOW),
+            ip_throttle: LoginThrottle::new(50, THROTTLE_WINDOW),
+        });
+        let server = HttpServer::new(move || {
+            let sessions =
+                SessionMiddleware::builder(PgSessionStore::new(pool.clone()), cookie_key.clone())
+                    .cookie_name("keyward_session".to_owned())
+                    .cookie_http_only(true)
+                    .cookie_same_site(SameSite::Lax)
+                    .cookie_secure(secure_cookies)
+                    .session_lifecycle(
+                        PersistentSession::default()
+                            .session_ttl(Duration::hours(SESSION_TTL_HOURS))
+                            .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+                    )
+                    .build();
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(middleware::BODY_LIMIT))
+                .app_data(web::JsonConfig::default().limit(middleware::BODY_LIMIT))
+                .app_data(web::PayloadConfig::default().limit(middleware::BODY_LIMIT))
+                .configure(routes::configure_public)
+                // Sessions and CSRF only where cookies are the credential: not on the API.
+                .service(
+                    web::scope("")
+                        .wrap(from_fn(auth::csrf::guard))
+                        .wrap(sessions)
+                        .configure(routes::configure_dashboard),
+                )
+                .wrap(from_fn(middleware::body_limit))
+                .wrap(middleware::security_headers())
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Self {
+            server,
+            address,
+            embedded,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves until SIGTERM/SIGINT (in-flight requests finish), then stops the embedded database.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        if let Some(pg) = &self.embedded {
+            pg.stop()?;
+        }
+        Ok(())
+    }
+}
