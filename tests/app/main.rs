@@ -1,1 +1,10 @@
-fn main() {}
+//! The one integration-test binary: real PostgreSQL, real HTTP, and a real browser.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod api_keys;
+mod auth;
+mod browser;
+mod permissions;
+mod security;

@@ -33,6 +33,7 @@ pub struct KeyRow {
     pub revoked: bool,
     pub expired: bool,
     pub created: String,
+    pub created_full: String,
     pub last_used: String,
     pub expires: String,
 }
@@ -50,7 +51,8 @@ impl KeyRow {
             enabled: key.enabled,
             revoked: status == KeyStatus::Revoked,
             expired: status == KeyStatus::Expired,
-            created: format_time(&key.created_at),
+            created: key.created_at.format("%Y-%m-%d").to_string(),
+            created_full: format_time(&key.created_at),
             last_used: format_date_or(key.last_used_at.as_ref(), "Never"),
             expires: format_date_or(key.expires_at.as_ref(), "Never"),
         }

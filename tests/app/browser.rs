@@ -1,0 +1,314 @@
+//! What a person sees, in Debian's Chromium driven over WebDriver.
+
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::*;
+
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+    _profile: std::path::PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn browser() -> Browser {
+    let port = free_port();
+    let driver = tokio::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver (Debian's chromium-driver) is installed");
+    let profile = std::env::temp_dir().join(format!("keyward-chromium-{port}"));
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1440,900", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let mut last_error = None;
+    for _ in 0..100 {
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(client) => {
+                return Browser {
+                    client,
+                    _driver: driver,
+                    _profile: profile,
+                };
+            }
+            Err(e) => last_error = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("could not start a WebDriver session: {last_error:?}");
+}
+
+fn button(label: &str) -> String {
+    format!("//button[normalize-space()='{label}'] | //a[normalize-space()='{label}']")
+}
+
+async fn sign_in(b: &Client, base: &str, email: &str) {
+    b.goto(&format!("{base}/login")).await.unwrap();
+    b.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    b.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    b.find(Locator::XPath(&button("Sign in")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//h1[normalize-space()='API Keys']"))
+        .await
+        .unwrap();
+}
+
+async fn switch_state(b: &Client, name: &str) -> String {
+    let row = b
+        .find(Locator::XPath(&format!(
+            "//tr[.//span[@class='key-name' and normalize-space()='{name}']]"
+        )))
+        .await
+        .unwrap();
+    let switch = row.find(Locator::Css("[role=switch]")).await.unwrap();
+    switch.attr("aria-checked").await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_key_sees_it_once_and_copies_it() {
+    let app = spawn_app().await;
+    let browser = browser().await;
+    let b = &browser.client;
+    sign_in(b, &app.address, ADMIN_EMAIL).await;
+
+    b.find(Locator::XPath(&button("+ Add")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let name = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("key-name"))
+        .await
+        .unwrap();
+    name.send_keys("Checkout service").await.unwrap();
+    b.find(Locator::Id("key-description"))
+        .await
+        .unwrap()
+        .send_keys("Charges cards")
+        .await
+        .unwrap();
+    b.find(Locator::XPath("//label[normalize-space()='write']/input"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(Locator::XPath(&button("Submit")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let dialog = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("dialog#reveal"))
+        .await
+        .unwrap();
+    assert!(
+        dialog
+            .text()
+            .await
+            .unwrap()
+            .contains("This key will be shown only once.")
+    );
+    let plain = b
+        .find(Locator::Id("revealed-key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(plain.starts_with("kw_sk_live_"), "{plain}");
+    assert_eq!(
+        app.keys()[0].digest,
+        keyward::domain::key_format::KeyDigest::of(&plain).as_bytes()
+    );
+
+    let copy = dialog
+        .find(Locator::XPath(".//button[normalize-space()='Copy']"))
+        .await
+        .unwrap();
+    copy.click().await.unwrap();
+    let copied = b
+        .wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::Css("dialog#reveal button[data-copied]"))
+        .await;
+    assert!(copied.is_ok(), "the Copy button confirms the copy");
+
+    // The new row is at the top of the list, behind the dialog.
+    let first_row = b
+        .find(Locator::Css("#key-rows tr"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(first_row.contains("Checkout service"), "{first_row}");
+
+    b.find(Locator::XPath(&button("Done")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        b.find(Locator::Css("dialog#reveal")).await.is_err(),
+        "Done closes the dialog"
+    );
+    b.refresh().await.unwrap();
+    let source = b.source().await.unwrap();
+    assert!(!source.contains(&plain), "never shown again");
+    assert!(source.contains("Checkout service"));
+
+    // A fuller list for the README's screenshot.
+    let admin = app.signed_in_as(Who::Admin).await;
+    app.create_key(&admin, "Mobile app", &["read"]).await;
+    app.create_key(&admin, "Billing worker", &["read", "write", "admin"])
+        .await;
+    app.create_key(&admin, "Old integration", &["read"]).await;
+    let keys = app.keys();
+    let old = keys
+        .iter()
+        .find(|k| k.name == "Old integration")
+        .unwrap()
+        .id;
+    let mobile = keys.iter().find(|k| k.name == "Mobile app").unwrap().id;
+    admin
+        .post_form(&format!("{}/{old}/revoke", keys_path(ENV)), &[])
+        .await;
+    admin
+        .post_form(
+            &format!("{}/{mobile}/enabled", keys_path(ENV)),
+            &[("enabled", "false")],
+        )
+        .await;
+    b.refresh().await.unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("tr.revoked"))
+        .await
+        .unwrap();
+    let png = b.screenshot().await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("api-keys.png"), png).unwrap();
+}
+
+#[tokio::test]
+async fn the_switch_state_survives_a_reload() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    app.create_key(&admin, "Search API", &["read"]).await;
+    let browser = browser().await;
+    let b = &browser.client;
+    sign_in(b, &app.address, ADMIN_EMAIL).await;
+
+    assert_eq!(switch_state(b, "Search API").await, "true");
+    b.find(Locator::Css("[role=switch]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[role=switch][aria-checked=false]"))
+        .await
+        .unwrap();
+    assert!(!app.keys()[0].enabled);
+    b.refresh().await.unwrap();
+    assert_eq!(switch_state(b, "Search API").await, "false");
+
+    b.find(Locator::Css("[role=switch]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[role=switch][aria-checked=true]"))
+        .await
+        .unwrap();
+    b.refresh().await.unwrap();
+    assert_eq!(switch_state(b, "Search API").await, "true");
+    assert!(app.keys()[0].enabled);
+}
+
+#[tokio::test]
+async fn a_member_sees_no_add_button_and_disabled_switches() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    app.create_key(&admin, "Reporting", &["read"]).await;
+    app.create_user(
+        "member@example.com",
+        Some((keyward::domain::user::Role::Member, ENV)),
+    );
+    let browser = browser().await;
+    let b = &browser.client;
+    sign_in(b, &app.address, "member@example.com").await;
+
+    assert!(b.find(Locator::XPath(&button("+ Add"))).await.is_err());
+    let switch = b.find(Locator::Css("[role=switch]")).await.unwrap();
+    assert_eq!(
+        switch.attr("aria-checked").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert!(
+        !switch.is_enabled().await.unwrap(),
+        "the switch is disabled for members"
+    );
+    assert!(b.find(Locator::XPath(&button("Rotate"))).await.is_err());
+    assert!(b.find(Locator::XPath(&button("Revoke"))).await.is_err());
+    assert!(app.keys()[0].enabled);
+}

@@ -1,0 +1,409 @@
+//! spawn_app(): the real server on port 0 against a fresh database cloned from a migrated
+//! template, on a private PostgreSQL cluster shared by every test process.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use keyward::auth::password;
+use keyward::config::{Config, DatabaseChoice};
+use keyward::db;
+use keyward::domain::key_format::KeyPrefix;
+use keyward::domain::user::{Password, Role};
+use keyward::embedded_pg::EmbeddedPostgres;
+use keyward::startup::Application;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const PROJECT: &str = "default";
+pub const ENV: &str = "production";
+
+pub fn keys_path(env: &str) -> String {
+    format!("/projects/{PROJECT}/environments/{env}/api-keys")
+}
+
+pub fn members_path(env: &str) -> String {
+    format!("/projects/{PROJECT}/environments/{env}/members")
+}
+
+fn cluster() -> &'static EmbeddedPostgres {
+    static CLUSTER: OnceLock<EmbeddedPostgres> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let dir = std::env::var("KEYWARD_TEST_PG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                // One cluster per checkout, in a place the postgres user can reach.
+                let hash = format!(
+                    "{:08x}",
+                    crc32fast::hash(env!("CARGO_MANIFEST_DIR").as_bytes())
+                );
+                std::env::temp_dir().join(format!("keyward-test-pg-{hash}"))
+            });
+        // SAFETY: set before any thread of this process reads the environment for it.
+        unsafe { std::env::set_var("KEYWARD_PG_FAST", "1") };
+        EmbeddedPostgres::start(&dir).expect("start the test PostgreSQL cluster")
+    })
+}
+
+/// A template database with every migration applied, named by the migrations' content so a
+/// changed migration gets a new template.
+fn template() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let mut hasher = crc32fast::Hasher::new();
+        let mut dirs: Vec<_> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+        dirs.sort();
+        for dir in dirs {
+            hasher.update(dir.to_string_lossy().as_bytes());
+            hasher.update(&std::fs::read(dir.join("up.sql")).unwrap_or_default());
+        }
+        let name = format!("keyward_tpl_{:08x}", hasher.finalize());
+        let mut admin = PgConnection::establish(&cluster().url("postgres")).unwrap();
+        // Test processes start together; one builds the template while the others wait.
+        admin
+            .batch_execute("SELECT pg_advisory_lock(7001)")
+            .unwrap();
+        let exists: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+        ))
+        .get_result(&mut admin)
+        .unwrap();
+        if exists == 0 {
+            let building = format!("{name}_building");
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {building}"))
+                .unwrap();
+            admin
+                .batch_execute(&format!("CREATE DATABASE {building}"))
+                .unwrap();
+            let mut conn = PgConnection::establish(&cluster().url(&building)).unwrap();
+            db::run_migrations(&mut conn).unwrap();
+            drop(conn);
+            admin
+                .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .unwrap();
+        }
+        admin
+            .batch_execute("SELECT pg_advisory_unlock(7001)")
+            .unwrap();
+        name
+    })
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db_url: String,
+    db_name: String,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&cluster().url("postgres")) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.db_name
+            ));
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let template = template();
+    let db_name = format!("kw_test_{}", keyward::auth::random_token(8).unwrap());
+    let mut admin = PgConnection::establish(&cluster().url("postgres")).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db_name} TEMPLATE {template}"))
+        .unwrap();
+    let db_url = cluster().url(&db_name);
+    let app = new_node(&db_url, adjust);
+    TestApp {
+        address: app,
+        db_url,
+        db_name,
+    }
+}
+
+/// Starts one more server node on the given database; returns its base URL.
+pub fn new_node(db_url: &str, adjust: impl FnOnce(&mut Config)) -> String {
+    let mut config = Config {
+        bind: "127.0.0.1:0".to_owned(),
+        database: DatabaseChoice::Url(db_url.to_owned()),
+        key_prefix: KeyPrefix::default(),
+        admin_email: Some(ADMIN_EMAIL.to_owned()),
+        admin_password: Some(PASSWORD.to_owned()),
+        secure_cookies: false,
+        pool_size: 4,
+    };
+    adjust(&mut config);
+    let app = Application::build(config).expect("build the application");
+    let address = format!("http://{}", app.address());
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    Admin,
+    Owner,
+    Member,
+    /// Signed in, but with no membership in the environment.
+    Outsider,
+}
+
+impl TestApp {
+    pub fn conn(&self) -> PgConnection {
+        PgConnection::establish(&self.db_url).unwrap()
+    }
+
+    pub fn environment_id(&self, env: &str) -> i64 {
+        let (_, e) = db::projects::find_environment(&mut self.conn(), PROJECT, env)
+            .unwrap()
+            .unwrap();
+        e.id
+    }
+
+    /// A user, optionally with a role in one environment of the Default project.
+    pub fn create_user(&self, email: &str, role: Option<(Role, &str)>) -> i64 {
+        let mut conn = self.conn();
+        let hash = password::hash(&Password::presented(PASSWORD.to_owned())).unwrap();
+        let user = db::users::create(
+            &mut conn,
+            &db::users::NewUser {
+                email,
+                display_name: email,
+                password_hash: &hash,
+                is_admin: false,
+            },
+        )
+        .unwrap()
+        .unwrap();
+        if let Some((role, env)) = role {
+            let env_id = self.environment_id(env);
+            db::memberships::upsert(&mut conn, user.id, env_id, role).unwrap();
+        }
+        user.id
+    }
+
+    pub fn browser_client(&self) -> Client {
+        Client::new(&self.address)
+    }
+
+    pub async fn signed_in_as(&self, who: Who) -> Client {
+        let email = match who {
+            Who::Admin => ADMIN_EMAIL.to_owned(),
+            Who::Owner => {
+                self.create_user("owner@example.com", Some((Role::Owner, ENV)));
+                "owner@example.com".to_owned()
+            }
+            Who::Member => {
+                self.create_user("member@example.com", Some((Role::Member, ENV)));
+                "member@example.com".to_owned()
+            }
+            Who::Outsider => {
+                self.create_user("outsider@example.com", Some((Role::Owner, "staging")));
+                "outsider@example.com".to_owned()
+            }
+        };
+        let client = self.browser_client();
+        let response = client.sign_in(&email, PASSWORD).await;
+        assert_eq!(
+            response.status,
+            StatusCode::SEE_OTHER,
+            "sign-in of {email} failed: {}",
+            response.body
+        );
+        client
+    }
+
+    /// Creates a key through the dashboard as `client`; returns the revealed plaintext.
+    pub async fn create_key(&self, client: &Client, name: &str, scopes: &[&str]) -> String {
+        let mut form = vec![("name", name), ("type", "secret"), ("expiration", "never")];
+        for scope in scopes {
+            form.push(match *scope {
+                "read" => ("scope_read", "on"),
+                "write" => ("scope_write", "on"),
+                _ => ("scope_admin", "on"),
+            });
+        }
+        let response = client.post_form(&keys_path(ENV), &form).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        revealed_key(&response.body).expect("the response reveals the new key")
+    }
+
+    pub fn keys(&self) -> Vec<db::api_keys::ApiKey> {
+        db::api_keys::list_for_environment(&mut self.conn(), self.environment_id(ENV)).unwrap()
+    }
+
+    pub fn audit_actions(&self) -> Vec<String> {
+        db::audit::list_for_environment(&mut self.conn(), self.environment_id(ENV))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+/// The plaintext inside the one-time reveal dialog, if the page has one.
+pub fn revealed_key(body: &str) -> Option<String> {
+    let start = body.find("id=\"revealed-key\">")? + "id=\"revealed-key\">".len();
+    let end = body[start..].find('<')? + start;
+    Some(body[start..end].trim().to_owned())
+}
+
+pub fn csrf_from(body: &str) -> Option<String> {
+    let marker = "name=\"csrf-token\" content=\"";
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_owned())
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// A cookie-keeping client that walks the flows a person walks (redirects not followed, so
+/// tests see them). It remembers the page's CSRF token and sends it like the forms do.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    csrf: std::sync::Mutex<Option<String>>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            csrf: std::sync::Mutex::new(None),
+        }
+    }
+
+    async fn answer(&self, response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap();
+        if let Some(token) = csrf_from(&body) {
+            *self.csrf.lock().unwrap() = Some(token);
+        }
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        self.answer(response).await
+    }
+
+    pub async fn get_htmx(&self, path: &str) -> Answer {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("HX-Request", "true")
+            .send()
+            .await
+            .unwrap();
+        self.answer(response).await
+    }
+
+    /// The current CSRF token, fetching a page first if none was seen yet.
+    pub async fn csrf(&self) -> String {
+        if let Some(token) = self.csrf.lock().unwrap().clone() {
+            return token;
+        }
+        self.get("/login").await;
+        self.csrf
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a page with a csrf-token meta tag")
+    }
+
+    /// A plain form post with the csrf_token field, as a browser without JavaScript sends it.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let token = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        self.post_raw(path, &form).await
+    }
+
+    /// A form post exactly as given: no token is added.
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.answer(response).await
+    }
+
+    /// An htmx post: the token travels in the X-CSRF-Token header.
+    pub async fn post_htmx(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let token = self.csrf().await;
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("HX-Request", "true")
+            .header("X-CSRF-Token", token)
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.answer(response).await
+    }
+
+    pub async fn post_body(&self, path: &str, content_type: &str, body: Vec<u8>) -> Answer {
+        let token = self.csrf().await;
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .header("X-CSRF-Token", token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.answer(response).await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Answer {
+        self.get("/login").await;
+        self.post_form("/login", &[("email", email), ("password", password)])
+            .await
+    }
+}

@@ -1,0 +1,144 @@
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn pages_carry_the_security_headers_and_a_locked_down_session_cookie() {
+    let app = spawn_app().await;
+    let client = app.browser_client();
+    let answer = client.get("/login").await;
+    let header = |name: &str| {
+        answer
+            .headers
+            .get(name)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(header("content-security-policy").contains("default-src 'self'"));
+    assert!(!answer.body.contains("<script>"), "no inline script");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    let cookie = header("set-cookie");
+    assert!(cookie.contains("HttpOnly"));
+    assert!(cookie.contains("SameSite=Lax"));
+    assert!(
+        csrf_from(&answer.body).is_some(),
+        "every page carries the csrf-token meta tag"
+    );
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_served_over_tls() {
+    let app = spawn_app_with(|c| c.secure_cookies = true).await;
+    let answer = app.browser_client().get("/login").await;
+    let cookie = answer.headers.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cookie.contains("Secure"));
+}
+
+#[tokio::test]
+async fn a_state_changing_request_without_a_valid_csrf_token_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    let form = [
+        ("name", "forged"),
+        ("type", "secret"),
+        ("scope_read", "on"),
+        ("expiration", "never"),
+    ];
+
+    let missing = admin.post_raw(&keys_path(ENV), &form).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    assert!(missing.body.contains("Reload the page"));
+
+    let mut forged = form.to_vec();
+    forged.push(("csrf_token", "0000"));
+    assert_eq!(
+        admin.post_raw(&keys_path(ENV), &forged).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Another session's valid token is no good here either.
+    let other = app.browser_client();
+    other.get("/login").await;
+    let foreign = other.csrf().await;
+    let mut cross = form.to_vec();
+    cross.push(("csrf_token", &foreign));
+    assert_eq!(
+        admin.post_raw(&keys_path(ENV), &cross).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let logout = admin.post_raw("/logout", &[]).await;
+    assert_eq!(
+        logout.status,
+        StatusCode::FORBIDDEN,
+        "even sign-out needs the token"
+    );
+    assert!(app.keys().is_empty());
+    assert_eq!(
+        admin.get(&keys_path(ENV)).await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+}
+
+#[tokio::test]
+async fn the_csrf_token_is_also_accepted_as_the_htmx_header() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    let answer = admin
+        .post_htmx(
+            &keys_path(ENV),
+            &[
+                ("name", "via htmx"),
+                ("type", "secret"),
+                ("scope_read", "on"),
+                ("expiration", "never"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(revealed_key(&answer.body).is_some());
+    assert!(
+        !answer.body.contains("<html"),
+        "htmx gets a fragment, not a page"
+    );
+}
+
+#[tokio::test]
+async fn a_ten_megabyte_body_is_refused_with_413_and_changes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    let mut body = b"name=huge&type=secret&scope_read=on&description=".to_vec();
+    body.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
+    let answer = admin
+        .post_body(&keys_path(ENV), "application/x-www-form-urlencoded", body)
+        .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(answer.body.contains("too large"));
+    assert!(app.keys().is_empty());
+}
+
+#[tokio::test]
+async fn static_assets_are_served_from_the_binary() {
+    let app = spawn_app().await;
+    let client = app.browser_client();
+    for (path, needle) in [
+        ("/static/htmx.min.js", "htmx"),
+        ("/static/app.css", ".switch"),
+        ("/static/app.js", "data-copy"),
+    ] {
+        let answer = client.get(path).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        assert!(answer.body.contains(needle), "{path}");
+    }
+    assert_eq!(
+        client.get("/static/nope.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(client.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(client.get("/readyz").await.status, StatusCode::OK);
+}
