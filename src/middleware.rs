@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next};
 
 use crate::error::AppError;
+use crate::routes::api::error::ApiError;
 
 /// The largest request body accepted anywhere (dashboard forms and API JSON alike).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -37,6 +38,9 @@ pub async fn body_limit(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > BODY_LIMIT) {
+        if req.path().starts_with("/api/") {
+            return Err(ApiError::from(AppError::PayloadTooLarge).into());
+        }
         return Err(AppError::PayloadTooLarge.into());
     }
     next.call(req).await

@@ -1,6 +1,10 @@
 //! Builds the application: database, migrations, first-start data, and the HTTP server.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
@@ -13,17 +17,99 @@ use crate::auth::session_store::PgSessionStore;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::{Config, DatabaseChoice};
 use crate::embedded_pg::EmbeddedPostgres;
+use crate::metrics::{Metrics, ResultLabel};
 use crate::state::AppState;
-use crate::{auth, bootstrap, db, middleware, routes};
+use crate::verify::Verifier;
+use crate::{auth, bootstrap, db, middleware, routes, verify};
 
 pub struct Application {
     server: Server,
     address: SocketAddr,
     embedded: Option<EmbeddedPostgres>,
+    background: Background,
+}
+
+/// The listener and usage flusher threads, stopped after the server has drained.
+struct Background {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    pool: db::PgPool,
+    verifier: Arc<Verifier>,
+    metrics: Arc<Metrics>,
+}
+
+impl Background {
+    fn start(
+        url: &str,
+        pool: db::PgPool,
+        verifier: Arc<Verifier>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let listener =
+            verify::listener::spawn(url.to_owned(), verifier.cache.clone(), stop.clone())?;
+        let flusher = {
+            let (stop, pool, verifier, metrics) = (
+                stop.clone(),
+                pool.clone(),
+                verifier.clone(),
+                metrics.clone(),
+            );
+            std::thread::Builder::new()
+                .name("keyward-usage".to_owned())
+                .spawn(move || {
+                    let mut last = Instant::now();
+                    while !stop.load(Ordering::Acquire) {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        if last.elapsed() >= USAGE_FLUSH_INTERVAL {
+                            flush_usage(&pool, &verifier, &metrics);
+                            last = Instant::now();
+                        }
+                    }
+                })?
+        };
+        Ok(Self {
+            stop,
+            threads: vec![listener, flusher],
+            pool,
+            verifier,
+            metrics,
+        })
+    }
+
+    /// Stops the threads, then writes whatever usage is still buffered.
+    fn finish(self) {
+        self.stop.store(true, Ordering::Release);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+        flush_usage(&self.pool, &self.verifier, &self.metrics);
+    }
+}
+
+fn flush_usage(pool: &db::PgPool, verifier: &Verifier, metrics: &Metrics) {
+    let result = pool
+        .get()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut conn| verifier.usage.flush(&mut conn));
+    let label = match result {
+        Ok(0) => return,
+        Ok(_) => "ok",
+        Err(e) => {
+            tracing::warn!(error = %e, "writing usage counts failed; they stay buffered");
+            "error"
+        }
+    };
+    metrics
+        .usage_flushes
+        .get_or_create(&ResultLabel { result: label })
+        .inc();
 }
 
 /// How long a dashboard session lives without activity.
 const SESSION_TTL_HOURS: i64 = 12;
+/// Usage counts reach the database at most this often (and on shutdown).
+const USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 const THROTTLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl Application {
@@ -46,6 +132,10 @@ impl Application {
             Key::from(&hex::decode(stored)?)
         };
 
+        let metrics = Arc::new(Metrics::new());
+        let verifier = Arc::new(Verifier::new(pool.clone(), metrics.clone()));
+        let background = Background::start(&url, pool.clone(), verifier.clone(), metrics.clone())?;
+
         let listener = TcpListener::bind(&config.bind)?;
         let address = listener.local_addr()?;
         let secure_cookies = config.secure_cookies;
@@ -54,6 +144,8 @@ impl Application {
             config,
             email_throttle: LoginThrottle::new(5, THROTTLE_WINDOW),
             ip_throttle: LoginThrottle::new(50, THROTTLE_WINDOW),
+            verifier,
+            metrics,
         });
         let server = HttpServer::new(move || {
             let sessions =
@@ -91,6 +183,7 @@ impl Application {
             server,
             address,
             embedded,
+            background,
         })
     }
 
@@ -104,7 +197,9 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT (in-flight requests finish), then stops the embedded database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+        let served = self.server.await;
+        self.background.finish();
+        served?;
         if let Some(pg) = &self.embedded {
             pg.stop()?;
         }

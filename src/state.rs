@@ -1,8 +1,12 @@
 //! What every handler shares.
 
+use std::sync::Arc;
+
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::db::PgPool;
+use crate::metrics::Metrics;
+use crate::verify::Verifier;
 
 pub struct AppState {
     pub pool: PgPool,
@@ -10,4 +14,6 @@ pub struct AppState {
     /// Failed sign-ins per email (tight) and per client address (looser: offices share one).
     pub email_throttle: LoginThrottle,
     pub ip_throttle: LoginThrottle,
+    pub verifier: Arc<Verifier>,
+    pub metrics: Arc<Metrics>,
 }

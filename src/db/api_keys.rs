@@ -179,3 +179,51 @@ pub fn notify_changed(conn: &mut PgConnection, digests: &[Vec<u8>]) -> QueryResu
         .execute(conn)
         .map(|_| ())
 }
+
+/// The key a presented digest names (current secret, or the previous one during a grace
+/// period), with the slugs of its project and environment.
+pub fn find_by_digest(
+    conn: &mut PgConnection,
+    digest: &[u8],
+) -> QueryResult<Option<(ApiKey, String, String)>> {
+    use super::schema::{environments, projects};
+    api_keys::table
+        .inner_join(environments::table.inner_join(projects::table))
+        .filter(
+            api_keys::digest
+                .eq(digest)
+                .or(api_keys::previous_digest.eq(digest)),
+        )
+        .select((ApiKey::as_select(), projects::slug, environments::slug))
+        .first(conn)
+        .optional()
+}
+
+/// Changes from the management API; `None` leaves a field as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = api_keys)]
+pub struct KeyChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    pub rate_limit_per_minute: Option<Option<i32>>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// `Ok(None)` when the new name is taken by another live key.
+pub fn update(
+    conn: &mut PgConnection,
+    key: &ApiKey,
+    changes: &KeyChanges,
+) -> QueryResult<Option<ApiKey>> {
+    match diesel::update(api_keys::table.find(key.id))
+        .set(changes)
+        .returning(ApiKey::as_returning())
+        .get_result(conn)
+    {
+        Ok(k) => Ok(Some(k)),
+        Err(e) if super::is_unique_violation(&e, LIVE_NAME_CONSTRAINT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

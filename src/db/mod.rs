@@ -7,6 +7,7 @@ pub mod projects;
 pub mod schema;
 pub mod sessions;
 pub mod settings;
+pub mod usage;
 pub mod users;
 
 use actix_web::web;

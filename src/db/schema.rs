@@ -24,6 +24,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_key_usage (api_key_id, minute, code) {
+        api_key_id -> Int8,
+        minute -> Timestamptz,
+        code -> Text,
+        count -> Int8,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Int8,
         occurred_at -> Timestamptz,
@@ -95,6 +104,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(api_keys -> environments (environment_id));
 diesel::joinable!(api_keys -> users (created_by));
 diesel::joinable!(environments -> projects (project_id));
@@ -103,6 +113,7 @@ diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_key_usage,
     api_keys,
     audit_events,
     environments,

@@ -18,3 +18,10 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             .body("database unreachable"),
     }
 }
+
+/// Prometheus text.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

@@ -1,6 +1,7 @@
 //! The only list of URLs.
 
 pub mod admin;
+pub mod api;
 pub mod api_keys;
 pub mod assets;
 pub mod health;
@@ -11,11 +12,13 @@ pub mod session;
 
 use actix_web::web;
 
-/// Routes without a session: static files and health checks.
+/// Routes without a session: static files, health checks, metrics and the JSON API.
 pub fn configure_public(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/{file}", web::get().to(assets::serve))
         .route("/healthz", web::get().to(health::alive))
-        .route("/readyz", web::get().to(health::ready));
+        .route("/readyz", web::get().to(health::ready))
+        .route("/metrics", web::get().to(health::metrics))
+        .configure(api::configure);
 }
 
 /// Cookie-authenticated dashboard routes (wrapped in sessions and the CSRF guard).

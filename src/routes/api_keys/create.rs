@@ -2,19 +2,18 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use diesel::Connection;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{ApiKeysPage, Fragment, NewKeyForm, Reveal};
 use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
-use crate::db::{self, api_keys::NewApiKey, audit::Actor};
+use crate::db::{self, audit::Actor};
 use crate::domain::api_key::{
     ApiKeyName, Expiry, KeyDescription, KeyType, RateLimit, Scope, Scopes,
 };
-use crate::domain::key_format::{KeyTag, PlainApiKey};
+use crate::domain::key_format::KeyTag;
 use crate::error::AppError;
+use crate::lifecycle::{self, KeyHome, KeySpec};
 use crate::routes::page::{EnvPath, FieldErrors, client_ip, env_access, is_htmx};
 use crate::state::AppState;
 
@@ -53,15 +52,6 @@ pub struct NewKeyFormData {
     rate_limit: String,
 }
 
-struct ValidNewKey {
-    name: ApiKeyName,
-    description: KeyDescription,
-    key_type: KeyType,
-    scopes: Scopes,
-    expiry: Expiry,
-    rate_limit: Option<RateLimit>,
-}
-
 impl NewKeyFormData {
     fn into_view(self) -> NewKeyForm {
         NewKeyForm {
@@ -79,7 +69,7 @@ impl NewKeyFormData {
     }
 }
 
-fn validate(form: &mut NewKeyForm) -> Option<ValidNewKey> {
+fn validate(form: &mut NewKeyForm) -> Option<KeySpec> {
     let errors = &mut form.errors;
     let name = errors.check("name", ApiKeyName::parse(&form.name));
     let description = errors.check("description", KeyDescription::parse(&form.description));
@@ -98,7 +88,7 @@ fn validate(form: &mut NewKeyForm) -> Option<ValidNewKey> {
         Expiry::from_choice(&form.expiration, &form.expires_on, Utc::now()),
     );
     let rate_limit = errors.check("rate_limit", RateLimit::parse_optional(&form.rate_limit));
-    Some(ValidNewKey {
+    Some(KeySpec {
         name: name?,
         description: description?,
         key_type: key_type?,
@@ -127,50 +117,27 @@ pub async fn submit(
         return show_form_again(&state, user, &session, &access, view, htmx).await;
     };
 
-    let tag = KeyTag::parse(&access.env.key_tag)?;
-    let plain = PlainApiKey::generate(&state.config.key_prefix, valid.key_type, &tag)?;
-    let (digest, masked) = (plain.digest(), plain.masked());
+    let home = KeyHome {
+        environment_id: access.env.id,
+        tag: KeyTag::parse(&access.env.key_tag)?,
+        prefix: state.config.key_prefix.clone(),
+    };
     let actor = Actor::user(user.id, client_ip(&req));
-    let env_id = access.env.id;
     let created = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let new = NewApiKey {
-                environment_id: env_id,
-                name: valid.name.as_str(),
-                description: valid.description.as_str(),
-                key_type: valid.key_type.as_str(),
-                scopes: valid.scopes.to_strings(),
-                digest: digest.as_bytes(),
-                masked: &masked,
-                expires_at: valid.expiry.get(),
-                rate_limit_per_minute: valid.rate_limit.map(RateLimit::get),
-                created_by: actor.user_id,
-            };
-            let Some(key) = db::api_keys::insert(conn, &new)? else {
-                return Ok(None);
-            };
-            actor.record(
-                conn,
-                Some(env_id),
-                &format!("api_key:{}", key.id),
-                "api_key.created",
-                json!({"name": key.name, "type": key.key_type, "scopes": key.scopes,
-                       "expires_at": key.expires_at, "rate_limit_per_minute": key.rate_limit_per_minute}),
-            )?;
-            db::api_keys::notify_changed(conn, &key.digests())?;
-            Ok::<_, AppError>(Some(key))
-        })
+        lifecycle::create(conn, &home, &valid, &actor)
     })
     .await?;
 
-    let Some(key) = created else {
-        view.errors.add(
-            "name",
-            "An active key with this name already exists in this environment.",
-        );
+    let Some((key, plain)) = created else {
+        view.errors.add("name", lifecycle::DUPLICATE_NAME);
         return show_form_again(&state, user, &session, &access, view, htmx).await;
     };
-    tracing::info!(key_id = key.id, environment_id = env_id, "API key created");
+    state.verifier.forget(&key.digests());
+    tracing::info!(
+        key_id = key.id,
+        environment_id = key.environment_id,
+        "API key created"
+    );
     let mut page = ApiKeysPage::load(&state, user, &session, &access).await?;
     page.reveal = Some(Reveal {
         title: "API key created",

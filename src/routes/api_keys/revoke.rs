@@ -3,14 +3,13 @@
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::Connection;
-use serde_json::json;
 
 use super::{ApiKeysPage, Confirm, Fragment, base_path, parse_key_id};
 use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
 use crate::error::AppError;
+use crate::lifecycle;
 use crate::routes::page::{client_ip, env_access, is_htmx, see_other};
 use crate::state::AppState;
 
@@ -59,24 +58,11 @@ pub async fn submit(
     access.require(Action::ManageKeys)?;
     let (env_id, id) = (access.env.id, parse_key_id(&id)?);
     let actor = Actor::user(user.id, client_ip(&req));
-    let key = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let before = db::api_keys::find(conn, env_id, id)?.ok_or(AppError::NotFound)?;
-            let Some(key) = db::api_keys::revoke(conn, env_id, id)? else {
-                return Ok(before); // already revoked: nothing to do, nothing to record
-            };
-            actor.record(
-                conn,
-                Some(env_id),
-                &format!("api_key:{id}"),
-                "api_key.revoked",
-                json!({"name": key.name}),
-            )?;
-            db::api_keys::notify_changed(conn, &before.digests())?;
-            Ok::<_, AppError>(key)
-        })
+    let (before, key) = db::run(&state.pool, move |conn| {
+        lifecycle::revoke(conn, env_id, id, &actor)
     })
     .await?;
+    state.verifier.forget(&before.digests());
     if !is_htmx(&req) {
         return Ok(see_other(&base_path(&access)));
     }

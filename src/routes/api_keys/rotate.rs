@@ -3,16 +3,14 @@
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::Connection;
-use serde_json::json;
 
 use super::{ApiKeysPage, Confirm, Fragment, Reveal, parse_key_id};
 use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
-use crate::domain::Invalid;
-use crate::domain::key_format::{KeyTag, PlainApiKey};
+use crate::domain::key_format::KeyTag;
 use crate::error::AppError;
+use crate::lifecycle::{self, KeyHome};
 use crate::routes::page::{client_ip, env_access, is_htmx};
 use crate::state::AppState;
 
@@ -61,32 +59,17 @@ pub async fn submit(
     let access = env_access(&state, &user, project, env).await?;
     access.require(Action::ManageKeys)?;
     let (env_id, id) = (access.env.id, parse_key_id(&id)?);
-    let tag = KeyTag::parse(&access.env.key_tag)?;
-    let prefix = state.config.key_prefix.clone();
+    let home = KeyHome {
+        environment_id: env_id,
+        tag: KeyTag::parse(&access.env.key_tag)?,
+        prefix: state.config.key_prefix.clone(),
+    };
     let actor = Actor::user(user.id, client_ip(&req));
-    let (key, plain) = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let key = db::api_keys::find(conn, env_id, id)?.ok_or(AppError::NotFound)?;
-            if key.revoked_at.is_some() {
-                return Err(Invalid::new("A revoked key cannot be rotated.").into());
-            }
-            let plain = PlainApiKey::generate(&prefix, key.key_type(), &tag)?;
-            let rotated =
-                db::api_keys::rotate(conn, &key, plain.digest().as_bytes(), &plain.masked(), None)?;
-            actor.record(
-                conn,
-                Some(env_id),
-                &format!("api_key:{id}"),
-                "api_key.rotated",
-                json!({"name": key.name, "old_masked": key.masked, "new_masked": rotated.masked}),
-            )?;
-            let mut changed = key.digests();
-            changed.extend(rotated.digests());
-            db::api_keys::notify_changed(conn, &changed)?;
-            Ok::<_, AppError>((rotated, plain))
-        })
+    let (before, key, plain) = db::run(&state.pool, move |conn| {
+        lifecycle::rotate(conn, &home, id, None, &actor)
     })
     .await?;
+    state.verifier.forget(&before.digests());
     tracing::info!(key_id = key.id, "API key rotated");
     let mut page = ApiKeysPage::load(&state, user, &session, &access).await?;
     page.reveal = Some(Reveal {

@@ -2,9 +2,7 @@
 //! click or two open tabs cannot produce the opposite of what was seen.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::Connection;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{KeyRow, KeyRowPartial, base_path, parse_key_id};
 use crate::auth::current_user::{CurrentUser, csrf_token};
@@ -12,6 +10,7 @@ use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
 use crate::domain::Invalid;
 use crate::error::AppError;
+use crate::lifecycle;
 use crate::routes::page::{client_ip, env_access, html, is_htmx, see_other};
 use crate::state::AppState;
 
@@ -41,32 +40,10 @@ pub async fn submit(
     let actor = Actor::user(user.id, client_ip(&req));
     let env_id = access.env.id;
     let key = db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let key = db::api_keys::find(conn, env_id, id)?.ok_or(AppError::NotFound)?;
-            if key.revoked_at.is_some() {
-                return Err(Invalid::new("A revoked key stays off for good.").into());
-            }
-            let updated =
-                db::api_keys::set_enabled(conn, env_id, id, enabled)?.ok_or(AppError::NotFound)?;
-            if key.enabled != enabled {
-                let action = if enabled {
-                    "api_key.enabled"
-                } else {
-                    "api_key.disabled"
-                };
-                actor.record(
-                    conn,
-                    Some(env_id),
-                    &format!("api_key:{id}"),
-                    action,
-                    json!({"name": key.name}),
-                )?;
-                db::api_keys::notify_changed(conn, &updated.digests())?;
-            }
-            Ok::<_, AppError>(updated)
-        })
+        lifecycle::set_enabled(conn, env_id, id, enabled, &actor)
     })
     .await?;
+    state.verifier.forget(&key.digests());
 
     if is_htmx(&req) {
         let partial = KeyRowPartial {

@@ -1,0 +1,78 @@
+//! Management API authentication: an `X-API-Key` holding the `admin` scope. It acts on that
+//! key's own environment.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+
+use super::error::ApiError;
+use super::verify::presented_key;
+use crate::db::audit::Actor;
+use crate::routes::page::client_ip;
+use crate::state::AppState;
+use crate::verify::Code;
+
+pub struct AdminKey {
+    pub key_id: i64,
+    pub environment_id: i64,
+    pub ip: Option<String>,
+}
+
+impl AdminKey {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: None,
+            key_id: Some(self.key_id),
+            ip: self.ip.clone(),
+        }
+    }
+}
+
+impl FromRequest for AdminKey {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "no app state",
+                )
+            })?;
+            let verdict = state
+                .verifier
+                .verify(presented_key(&req), None, Some("admin"))
+                .await?;
+            match (verdict.code, verdict.key) {
+                (Code::Valid, Some(key)) => Ok(Self {
+                    key_id: key.key_id,
+                    environment_id: key.environment_id,
+                    ip: client_ip(&req),
+                }),
+                (Code::InsufficientScope, _) => Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN",
+                    "The management API needs a key with the admin scope.",
+                )),
+                (Code::RateLimited, _) => Err(ApiError {
+                    retry_after_secs: verdict.rate.and_then(|r| r.retry_after_secs),
+                    ..ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "RATE_LIMITED",
+                        Code::RateLimited.message(),
+                    )
+                }),
+                (code, _) => Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHENTICATED",
+                    code.message(),
+                )),
+            }
+        })
+    }
+}

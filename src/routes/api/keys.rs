@@ -1,0 +1,410 @@
+//! The management API under /api/v1/api-keys (SPEC §6).
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::auth::AdminKey;
+use super::error::{ApiError, FieldError};
+use crate::db::{self, api_keys::ApiKey, api_keys::KeyChanges};
+use crate::domain::Invalid;
+use crate::domain::api_key::{
+    ApiKeyName, Expiry, KeyDescription, KeyStatus, KeyType, RateLimit, Scopes,
+};
+use crate::domain::key_format::KeyTag;
+use crate::lifecycle::{self, DUPLICATE_NAME, KeyHome, KeySpec};
+use crate::state::AppState;
+use crate::verify::Code;
+use crate::verify::usage::minute_of;
+
+/// A key as the API shows it: never its secret, except `key` right after create or rotate.
+#[derive(Debug, Serialize)]
+pub struct ApiKeyJson {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    #[serde(rename = "type")]
+    pub key_type: String,
+    pub scopes: Vec<String>,
+    pub status: KeyStatus,
+    pub masked: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rate_limit_per_minute: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl ApiKeyJson {
+    fn new(key: ApiKey, state: &AppState) -> Self {
+        // This node's uses not yet written count too.
+        let last_used_at = key
+            .last_used_at
+            .max(state.verifier.usage.unflushed_last_used(key.id));
+        Self {
+            id: key.id,
+            status: key.status(Utc::now()),
+            name: key.name,
+            description: key.description,
+            key_type: key.key_type,
+            scopes: key.scopes,
+            masked: key.masked,
+            created_at: key.created_at,
+            last_used_at,
+            expires_at: key.expires_at,
+            rate_limit_per_minute: key.rate_limit_per_minute,
+            key: None,
+        }
+    }
+}
+
+fn key_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such API key."))
+}
+
+async fn home(state: &AppState, admin: &AdminKey) -> Result<KeyHome, ApiError> {
+    let env_id = admin.environment_id;
+    let tag = db::run(&state.pool, move |conn| {
+        use crate::db::schema::environments;
+        use diesel::prelude::*;
+        Ok(environments::table
+            .find(env_id)
+            .select(environments::key_tag)
+            .first::<String>(conn)?)
+    })
+    .await?;
+    Ok(KeyHome {
+        environment_id: env_id,
+        tag: KeyTag::parse(&tag).map_err(crate::error::AppError::from)?,
+        prefix: state.config.key_prefix.clone(),
+    })
+}
+
+/// Collects each field's problem, so one response lists them all.
+#[derive(Default)]
+struct Fields(Vec<FieldError>);
+
+impl Fields {
+    fn check<T>(&mut self, field: &'static str, parsed: Result<T, Invalid>) -> Option<T> {
+        parsed
+            .map_err(|e| {
+                self.0.push(FieldError {
+                    field,
+                    message: e.to_string(),
+                })
+            })
+            .ok()
+    }
+    fn into_result(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(self.0))
+        }
+    }
+}
+
+fn duplicate_name() -> ApiError {
+    ApiError::invalid(vec![FieldError {
+        field: "name",
+        message: DUPLICATE_NAME.to_owned(),
+    }])
+}
+
+pub async fn list(admin: AdminKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let env_id = admin.environment_id;
+    let keys = db::run(&state.pool, move |conn| {
+        Ok(db::api_keys::list_for_environment(conn, env_id)?)
+    })
+    .await?;
+    let data: Vec<_> = keys
+        .into_iter()
+        .map(|k| ApiKeyJson::new(k, &state))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(rename = "type")]
+    pub key_type: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+pub async fn create(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut fields = Fields::default();
+    let name = fields.check(
+        "name",
+        ApiKeyName::parse(body.name.as_deref().unwrap_or("")),
+    );
+    let description = fields.check("description", KeyDescription::parse(&body.description));
+    let key_type = fields.check(
+        "type",
+        KeyType::parse(body.key_type.as_deref().unwrap_or("secret")),
+    );
+    let scopes = key_type.and_then(|t| fields.check("scopes", Scopes::parse_strs(&body.scopes, t)));
+    let expiry = fields.check("expires_at", Expiry::at(body.expires_at, Utc::now()));
+    let rate_limit = fields.check(
+        "rate_limit_per_minute",
+        body.rate_limit_per_minute.map(RateLimit::new).transpose(),
+    );
+    fields.into_result()?;
+    let (
+        Some(name),
+        Some(description),
+        Some(key_type),
+        Some(scopes),
+        Some(expiry),
+        Some(rate_limit),
+    ) = (name, description, key_type, scopes, expiry, rate_limit)
+    else {
+        return Err(ApiError::invalid(Vec::new()));
+    };
+    let spec = KeySpec {
+        name,
+        description,
+        key_type,
+        scopes,
+        expiry,
+        rate_limit,
+    };
+    let home = home(&state, &admin).await?;
+    let actor = admin.actor();
+    let created = db::run(&state.pool, move |conn| {
+        lifecycle::create(conn, &home, &spec, &actor)
+    })
+    .await?;
+    let (key, plain) = created.ok_or_else(duplicate_name)?;
+    state.verifier.forget(&key.digests());
+    let mut json = ApiKeyJson::new(key, &state);
+    json.key = Some(plain.expose().to_owned());
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json))
+}
+
+async fn find(state: &AppState, admin: &AdminKey, id: i64) -> Result<ApiKey, ApiError> {
+    let env_id = admin.environment_id;
+    db::run(&state.pool, move |conn| {
+        Ok(db::api_keys::find(conn, env_id, id)?)
+    })
+    .await?
+    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such API key."))
+}
+
+pub async fn get(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = find(&state, &admin, key_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(ApiKeyJson::new(key, &state)))
+}
+
+/// Distinguishes `"field": null` (clear it) from a field left out (keep it).
+fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub rate_limit_per_minute: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+pub async fn patch(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<PatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = key_id(&id)?;
+    let body = body.into_inner();
+    let mut fields = Fields::default();
+    let changes = KeyChanges {
+        name: body
+            .name
+            .and_then(|n| fields.check("name", ApiKeyName::parse(&n)))
+            .map(|n| n.as_str().to_owned()),
+        description: body
+            .description
+            .and_then(|d| fields.check("description", KeyDescription::parse(&d)))
+            .map(|d| d.as_str().to_owned()),
+        enabled: body.enabled,
+        rate_limit_per_minute: body.rate_limit_per_minute.and_then(|limit| {
+            fields
+                .check(
+                    "rate_limit_per_minute",
+                    limit.map(RateLimit::new).transpose(),
+                )
+                .map(|l| l.map(RateLimit::get))
+        }),
+        expires_at: body.expires_at.and_then(|at| {
+            fields
+                .check("expires_at", Expiry::at(at, Utc::now()))
+                .map(Expiry::get)
+        }),
+        updated_at: None,
+    };
+    fields.into_result()?;
+    let (env_id, actor) = (admin.environment_id, admin.actor());
+    let updated = db::run(&state.pool, move |conn| {
+        lifecycle::update(conn, env_id, id, changes, &actor)
+    })
+    .await?;
+    let key = updated.ok_or_else(duplicate_name)?;
+    state.verifier.forget(&key.digests());
+    Ok(HttpResponse::Ok().json(ApiKeyJson::new(key, &state)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    pub grace_period_seconds: Option<i64>,
+}
+
+/// The longest grace period: a week is plenty to roll a secret out.
+pub const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
+
+pub async fn rotate(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = key_id(&id)?;
+    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(ApiError::bad_json)?
+    };
+    let grace_until = match body.grace_period_seconds {
+        None | Some(0) => None,
+        Some(s) if (1..=MAX_GRACE_SECONDS).contains(&s) => {
+            Some(Utc::now() + chrono::Duration::seconds(s))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(vec![FieldError {
+                field: "grace_period_seconds",
+                message: format!("The grace period is 0 to {MAX_GRACE_SECONDS} seconds."),
+            }]));
+        }
+    };
+    let home = home(&state, &admin).await?;
+    let actor = admin.actor();
+    let (before, after, plain) = db::run(&state.pool, move |conn| {
+        lifecycle::rotate(conn, &home, id, grace_until, &actor)
+    })
+    .await?;
+    state.verifier.forget(&before.digests());
+    let mut json = ApiKeyJson::new(after, &state);
+    json.key = Some(plain.expose().to_owned());
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json))
+}
+
+pub async fn revoke(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = key_id(&id)?;
+    let (env_id, actor) = (admin.environment_id, admin.actor());
+    let (before, _) = db::run(&state.pool, move |conn| {
+        lifecycle::revoke(conn, env_id, id, &actor)
+    })
+    .await?;
+    state.verifier.forget(&before.digests());
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UsageQuery {
+    pub minutes: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Default, Clone, Copy)]
+pub struct MinuteUsage {
+    pub minute: DateTime<Utc>,
+    pub valid: i64,
+    pub refused: i64,
+}
+
+pub const MAX_USAGE_MINUTES: i64 = 1440;
+
+/// Per-minute counts, newest first; refused counts every non-200 answer for the key.
+pub async fn usage(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = key_id(&id)?;
+    let minutes = query.minutes.unwrap_or(60);
+    if !(1..=MAX_USAGE_MINUTES).contains(&minutes) {
+        return Err(ApiError::invalid(vec![FieldError {
+            field: "minutes",
+            message: format!("minutes is 1 to {MAX_USAGE_MINUTES}."),
+        }]));
+    }
+    find(&state, &admin, id).await?;
+    let newest = minute_of(Utc::now());
+    let oldest = newest - chrono::Duration::minutes(minutes - 1);
+    let stored = db::run(&state.pool, move |conn| {
+        Ok(db::usage::since(conn, id, oldest)?)
+    })
+    .await?;
+    let mut by_minute: BTreeMap<DateTime<Utc>, MinuteUsage> = (0..minutes)
+        .map(|i| {
+            let minute = newest - chrono::Duration::minutes(i);
+            (
+                minute,
+                MinuteUsage {
+                    minute,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let unflushed = state
+        .verifier
+        .usage
+        .unflushed(id)
+        .into_iter()
+        .map(|(m, c, n)| (m, c.to_owned(), n));
+    for (minute, code, count) in stored.into_iter().chain(unflushed) {
+        if let Some(entry) = by_minute.get_mut(&minute) {
+            if code == Code::Valid.as_str() {
+                entry.valid += count;
+            } else {
+                entry.refused += count;
+            }
+        }
+    }
+    let newest_first: Vec<_> = by_minute.into_values().rev().collect();
+    Ok(HttpResponse::Ok().json(newest_first))
+}

@@ -1,0 +1,56 @@
+use chrono::{DateTime, Utc};
+
+use crate::db::api_keys::ApiKey;
+use crate::domain::api_key::KeyType;
+use crate::domain::key_format::KeyDigest;
+
+/// What the hot path needs to know about a key, cached by digest.
+#[derive(Debug, Clone)]
+pub struct KeyState {
+    pub key_id: i64,
+    pub environment_id: i64,
+    pub name: String,
+    pub project: String,
+    pub environment: String,
+    pub key_type: KeyType,
+    pub scopes: Vec<String>,
+    pub enabled: bool,
+    pub revoked: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rate_limit: Option<u32>,
+    /// Set when this digest is a rotated key's previous secret: it works until then.
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl KeyState {
+    pub fn from_row(
+        key: &ApiKey,
+        project: String,
+        environment: String,
+        digest: &KeyDigest,
+    ) -> Self {
+        let is_previous = key.digest.as_slice() != digest.as_bytes();
+        Self {
+            key_id: key.id,
+            environment_id: key.environment_id,
+            name: key.name.clone(),
+            project,
+            environment,
+            key_type: key.key_type(),
+            scopes: key.scopes.clone(),
+            enabled: key.enabled,
+            revoked: key.revoked_at.is_some(),
+            expires_at: key.expires_at,
+            rate_limit: key
+                .rate_limit_per_minute
+                .and_then(|n| u32::try_from(n).ok()),
+            // A previous digest without a deadline cannot happen; treat it as already gone.
+            valid_until: is_previous
+                .then(|| key.previous_valid_until.unwrap_or(DateTime::<Utc>::MIN_UTC)),
+        }
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}

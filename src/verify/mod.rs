@@ -1,0 +1,221 @@
+//! The hot path: is this key good? Format and checksum first (no I/O for garbage), then
+//! SHA-256, the in-memory key state, the decision, the rate limiter and the usage counter.
+//! In steady state nothing here touches the database.
+
+pub mod cache;
+pub mod key_state;
+pub mod listener;
+pub mod rate_limit;
+pub mod usage;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::db::{self, PgPool};
+use crate::domain::key_format::{KeyDigest, ParsedKey};
+use crate::error::AppError;
+use crate::metrics::Metrics;
+use cache::KeyCache;
+use key_state::KeyState;
+use rate_limit::{RateInfo, RateLimits};
+use usage::UsageBuffer;
+
+/// SPEC §5's outcome codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    Valid,
+    Malformed,
+    NotFound,
+    Disabled,
+    Expired,
+    Revoked,
+    WrongEnvironment,
+    InsufficientScope,
+    RateLimited,
+}
+
+impl Code {
+    pub const ALL: [Code; 9] = [
+        Code::Valid,
+        Code::Malformed,
+        Code::NotFound,
+        Code::Disabled,
+        Code::Expired,
+        Code::Revoked,
+        Code::WrongEnvironment,
+        Code::InsufficientScope,
+        Code::RateLimited,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "VALID",
+            Self::Malformed => "MALFORMED",
+            Self::NotFound => "NOT_FOUND",
+            Self::Disabled => "DISABLED",
+            Self::Expired => "EXPIRED",
+            Self::Revoked => "REVOKED",
+            Self::WrongEnvironment => "WRONG_ENVIRONMENT",
+            Self::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Self::RateLimited => "RATE_LIMITED",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Valid => 200,
+            Self::InsufficientScope => 403,
+            Self::RateLimited => 429,
+            _ => 401,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Valid => "The key is valid.",
+            Self::Malformed => "Send a well-formed API key in the X-API-Key header.",
+            Self::NotFound => "No such API key.",
+            Self::Disabled => "This API key is switched off.",
+            Self::Expired => "This API key has expired.",
+            Self::Revoked => "This API key has been revoked.",
+            Self::WrongEnvironment => "This API key belongs to another environment.",
+            Self::InsufficientScope => "This API key does not hold the required scope.",
+            Self::RateLimited => "This API key is over its rate limit; retry later.",
+        }
+    }
+}
+
+/// What the verifier decided, with what the response needs to say about it.
+pub struct Verdict {
+    pub code: Code,
+    pub key: Option<Arc<KeyState>>,
+    pub rate: Option<RateInfo>,
+}
+
+pub struct Verifier {
+    pub cache: Arc<KeyCache>,
+    pub usage: Arc<UsageBuffer>,
+    limits: RateLimits,
+    metrics: Arc<Metrics>,
+    pool: PgPool,
+}
+
+impl Verifier {
+    pub fn new(pool: PgPool, metrics: Arc<Metrics>) -> Self {
+        Self {
+            cache: Arc::new(KeyCache::new()),
+            usage: Arc::new(UsageBuffer::default()),
+            limits: RateLimits::new(),
+            metrics,
+            pool,
+        }
+    }
+
+    pub async fn verify(
+        &self,
+        presented: Option<&str>,
+        environment: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<Verdict, AppError> {
+        let verdict = self.decide(presented, environment, scope).await?;
+        self.metrics
+            .verifications
+            .get_or_create(&verdict.code.into())
+            .inc();
+        if let Some(key) = &verdict.key {
+            self.usage.record(key.key_id, verdict.code, Utc::now());
+        }
+        Ok(verdict)
+    }
+
+    async fn decide(
+        &self,
+        presented: Option<&str>,
+        environment: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<Verdict, AppError> {
+        let refuse = |code, key| {
+            Ok(Verdict {
+                code,
+                key,
+                rate: None,
+            })
+        };
+        let Some(presented) = presented else {
+            return refuse(Code::Malformed, None);
+        };
+        if ParsedKey::parse(presented).is_err() {
+            return refuse(Code::Malformed, None);
+        }
+        let digest = KeyDigest::of(presented);
+        let Some(key) = self.lookup(digest).await? else {
+            return refuse(Code::NotFound, None);
+        };
+        let now = Utc::now();
+        if key.valid_until.is_some_and(|t| t <= now) {
+            // The old secret of a rotated key, past its grace period: it no longer exists.
+            return refuse(Code::NotFound, None);
+        }
+        let code = if key.revoked {
+            Code::Revoked
+        } else if key.expires_at.is_some_and(|t| t <= now) {
+            Code::Expired
+        } else if !key.enabled {
+            Code::Disabled
+        } else if environment.is_some_and(|e| e != key.environment) {
+            Code::WrongEnvironment
+        } else if scope.is_some_and(|s| !key.has_scope(s)) {
+            Code::InsufficientScope
+        } else {
+            Code::Valid
+        };
+        if code != Code::Valid {
+            return refuse(code, Some(key));
+        }
+        let Some(limit) = key.rate_limit else {
+            return Ok(Verdict {
+                code,
+                key: Some(key),
+                rate: None,
+            });
+        };
+        let rate = self.limits.check(key.key_id, limit);
+        let code = if rate.retry_after_secs.is_some() {
+            Code::RateLimited
+        } else {
+            Code::Valid
+        };
+        Ok(Verdict {
+            code,
+            key: Some(key),
+            rate: Some(rate),
+        })
+    }
+
+    /// The key state for a digest: from memory, or read through from PostgreSQL on a miss.
+    async fn lookup(&self, digest: KeyDigest) -> Result<Option<Arc<KeyState>>, AppError> {
+        if let Some(found) = self.cache.get(&digest) {
+            self.metrics.cache_hits.inc();
+            return Ok(found);
+        }
+        self.metrics.cache_misses.inc();
+        let epoch = self.cache.epoch();
+        let row = db::run(&self.pool, move |conn| {
+            Ok(db::api_keys::find_by_digest(conn, digest.as_bytes())?)
+        })
+        .await?;
+        let state = row
+            .map(|(key, project, env)| Arc::new(KeyState::from_row(&key, project, env, &digest)));
+        self.cache
+            .insert_unless_changed(digest, state.clone(), epoch);
+        Ok(state)
+    }
+
+    /// Drops the cached state of these digests on this node, at once (other nodes hear it
+    /// through LISTEN/NOTIFY).
+    pub fn forget(&self, digests: &[Vec<u8>]) {
+        self.cache
+            .invalidate(digests.iter().filter_map(|d| KeyDigest::from_slice(d)));
+    }
+}
