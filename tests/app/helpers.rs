@@ -407,3 +407,97 @@ impl Client {
             .await
     }
 }
+
+/// A key made directly through the lifecycle (as the dashboard would), for API tests.
+pub fn make_key(
+    app: &TestApp,
+    env: &str,
+    name: &str,
+    scopes: &[&str],
+    rate_limit: Option<i64>,
+) -> (i64, String) {
+    use keyward::domain::api_key::{
+        ApiKeyName, Expiry, KeyDescription, KeyType, RateLimit, Scopes,
+    };
+    use keyward::domain::key_format::KeyTag;
+    use keyward::lifecycle::{KeyHome, KeySpec};
+    let mut conn = app.conn();
+    let (_, e) = db::projects::find_environment(&mut conn, PROJECT, env)
+        .unwrap()
+        .unwrap();
+    let home = KeyHome {
+        environment_id: e.id,
+        tag: KeyTag::parse(&e.key_tag).unwrap(),
+        prefix: KeyPrefix::default(),
+    };
+    let spec = KeySpec {
+        name: ApiKeyName::parse(name).unwrap(),
+        description: KeyDescription::default(),
+        key_type: KeyType::Secret,
+        scopes: Scopes::parse_strs(scopes, KeyType::Secret).unwrap(),
+        expiry: Expiry::NEVER,
+        rate_limit: rate_limit.map(|n| RateLimit::new(n).unwrap()),
+    };
+    let (key, plain) = keyward::lifecycle::create(&mut conn, &home, &spec, &Default::default())
+        .unwrap()
+        .unwrap();
+    (key.id, plain.expose().to_owned())
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: serde_json::Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.json["code"].as_str().unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A JSON API call with an optional X-API-Key.
+pub async fn api(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> Reply {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method, format!("{base}{path}"));
+    if let Some(key) = key {
+        request = request.header("X-API-Key", key);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let json = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    Reply {
+        status,
+        headers,
+        json,
+    }
+}
+
+pub async fn verify(base: &str, key: Option<&str>, body: Option<serde_json::Value>) -> Reply {
+    api(
+        base,
+        reqwest::Method::POST,
+        "/api/v1/keys/verify",
+        key,
+        body,
+    )
+    .await
+}

@@ -8,3 +8,4 @@ mod auth;
 mod browser;
 mod permissions;
 mod security;
+mod verify;
