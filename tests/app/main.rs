@@ -6,6 +6,7 @@ mod helpers;
 mod api_keys;
 mod auth;
 mod browser;
+mod nodes;
 mod permissions;
 mod security;
 mod verify;
