@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod management;
+
 mod api_keys;
 mod auth;
 mod browser;
