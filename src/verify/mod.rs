@@ -86,6 +86,31 @@ impl Code {
     }
 }
 
+/// The decision for a known key, before its rate limit: SPEC §5's order of precedence.
+pub fn judge(
+    key: &KeyState,
+    environment: Option<&str>,
+    scope: Option<&str>,
+    now: chrono::DateTime<Utc>,
+) -> Code {
+    if key.valid_until.is_some_and(|t| t <= now) {
+        // The old secret of a rotated key, past its grace period: it no longer exists.
+        Code::NotFound
+    } else if key.revoked {
+        Code::Revoked
+    } else if key.expires_at.is_some_and(|t| t <= now) {
+        Code::Expired
+    } else if !key.enabled {
+        Code::Disabled
+    } else if environment.is_some_and(|e| e != key.environment) {
+        Code::WrongEnvironment
+    } else if scope.is_some_and(|s| !key.has_scope(s)) {
+        Code::InsufficientScope
+    } else {
+        Code::Valid
+    }
+}
+
 /// What the verifier decided, with what the response needs to say about it.
 pub struct Verdict {
     pub code: Code,
@@ -152,24 +177,10 @@ impl Verifier {
         let Some(key) = self.lookup(digest).await? else {
             return refuse(Code::NotFound, None);
         };
-        let now = Utc::now();
-        if key.valid_until.is_some_and(|t| t <= now) {
-            // The old secret of a rotated key, past its grace period: it no longer exists.
-            return refuse(Code::NotFound, None);
+        let code = judge(&key, environment, scope, Utc::now());
+        if code == Code::NotFound {
+            return refuse(code, None);
         }
-        let code = if key.revoked {
-            Code::Revoked
-        } else if key.expires_at.is_some_and(|t| t <= now) {
-            Code::Expired
-        } else if !key.enabled {
-            Code::Disabled
-        } else if environment.is_some_and(|e| e != key.environment) {
-            Code::WrongEnvironment
-        } else if scope.is_some_and(|s| !key.has_scope(s)) {
-            Code::InsufficientScope
-        } else {
-            Code::Valid
-        };
         if code != Code::Valid {
             return refuse(code, Some(key));
         }

@@ -120,10 +120,11 @@ pub fn build() -> Value {
         if op.path.contains("{id}") {
             operation["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
         }
-        if op.path.ends_with("/usage") {
-            if let Some(params) = operation["parameters"].as_array_mut() {
-                params.push(json!({"name": "minutes", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1440, "default": 60}}));
-            }
+        if op.path.ends_with("/usage")
+            && let Some(params) = operation["parameters"].as_array_mut()
+        {
+            params.push(json!({"name": "minutes", "in": "query",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 1440, "default": 60}}));
         }
         if let Some(request) = op.request {
             operation["requestBody"] =

@@ -1,0 +1,78 @@
+//! The verification hot path without I/O: parse and checksum, SHA-256, cache hit, decision.
+//! Run: `cargo bench --bench hot_path`.
+#![allow(clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use chrono::Utc;
+use criterion::{Criterion, criterion_group, criterion_main};
+use keyward::domain::api_key::KeyType;
+use keyward::domain::key_format::{KeyDigest, KeyPrefix, KeyTag, ParsedKey, PlainApiKey};
+use keyward::verify::cache::KeyCache;
+use keyward::verify::key_state::KeyState;
+use keyward::verify::{Code, judge};
+
+fn hot_path(c: &mut Criterion) {
+    let key = PlainApiKey::from_random(
+        &KeyPrefix::default(),
+        KeyType::Secret,
+        &KeyTag::parse("live").unwrap(),
+        &[7; 32],
+    );
+    let cache = KeyCache::new();
+    cache.set_listening(true);
+    let state = KeyState {
+        key_id: 1,
+        environment_id: 1,
+        name: "bench".into(),
+        project: "default".into(),
+        environment: "production".into(),
+        key_type: KeyType::Secret,
+        scopes: vec!["read".into(), "write".into()],
+        enabled: true,
+        revoked: false,
+        expires_at: None,
+        rate_limit: None,
+        valid_until: None,
+    };
+    // Fill the cache with many other keys so the look-up is not a one-entry toy.
+    for i in 0..100_000u32 {
+        let mut random = [0u8; 32];
+        random[..4].copy_from_slice(&i.to_be_bytes());
+        let other = PlainApiKey::from_random(
+            &KeyPrefix::default(),
+            KeyType::Secret,
+            &KeyTag::parse("live").unwrap(),
+            &random,
+        );
+        cache.insert_unless_changed(other.digest(), Some(Arc::new(state.clone())), cache.epoch());
+    }
+    cache.insert_unless_changed(key.digest(), Some(Arc::new(state)), cache.epoch());
+    let presented = key.expose().to_owned();
+
+    c.bench_function("parse + sha256 + cache hit + decision", |b| {
+        b.iter(|| {
+            let presented = black_box(presented.as_str());
+            let parsed = ParsedKey::parse(presented).is_ok();
+            let digest = KeyDigest::of(presented);
+            let hit = cache.get(&digest).flatten();
+            let code = hit.map_or(Code::NotFound, |k| {
+                judge(&k, Some("production"), Some("write"), Utc::now())
+            });
+            assert!(parsed && code == Code::Valid);
+            code
+        })
+    });
+    c.bench_function("parse only (garbage is refused here)", |b| {
+        b.iter(|| {
+            ParsedKey::parse(black_box(
+                "kw_sk_live_00000000000000000000000000000000000000000000x9rwA",
+            ))
+            .is_ok()
+        })
+    });
+}
+
+criterion_group!(benches, hot_path);
+criterion_main!(benches);
