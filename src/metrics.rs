@@ -28,7 +28,9 @@ pub struct ResultLabel {
 
 pub struct Metrics {
     registry: Registry,
-    pub verifications: Family<CodeLabel, Counter>,
+    verifications: Family<CodeLabel, Counter>,
+    /// The family's counters resolved once, so the hot path takes no lock to find one.
+    by_code: Vec<Counter>,
     pub verify_seconds: Histogram,
     pub cache_hits: Counter,
     pub cache_misses: Counter,
@@ -78,17 +80,29 @@ impl Metrics {
             "Batched usage writes by result",
             usage_flushes.clone(),
         );
-        for code in Code::ALL {
-            let _ = verifications.get_or_create(&code.into());
-        }
+        let by_code = Code::ALL
+            .iter()
+            .map(|c| verifications.get_or_create(&(*c).into()).clone())
+            .collect();
         Self {
             registry,
             verifications,
+            by_code,
             verify_seconds,
             cache_hits,
             cache_misses,
             usage_flushes,
         }
+    }
+
+    pub fn count_verification(&self, code: Code) {
+        if let Some(counter) = self.by_code.get(code as usize) {
+            counter.inc();
+        }
+    }
+
+    pub fn verifications_of(&self, code: Code) -> u64 {
+        self.verifications.get_or_create(&code.into()).get()
     }
 
     pub fn render(&self) -> String {

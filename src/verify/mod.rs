@@ -21,7 +21,7 @@ use key_state::KeyState;
 use rate_limit::{RateInfo, RateLimits};
 use usage::UsageBuffer;
 
-/// SPEC §5's outcome codes.
+/// SPEC §5's outcome codes (in `ALL`'s order: the discriminant indexes it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
     Valid,
@@ -144,10 +144,7 @@ impl Verifier {
         scope: Option<&str>,
     ) -> Result<Verdict, AppError> {
         let verdict = self.decide(presented, environment, scope).await?;
-        self.metrics
-            .verifications
-            .get_or_create(&verdict.code.into())
-            .inc();
+        self.metrics.count_verification(verdict.code);
         if let Some(key) = &verdict.key {
             self.usage.record(key.key_id, verdict.code, Utc::now());
         }
@@ -228,5 +225,17 @@ impl Verifier {
     pub fn forget(&self, digests: &[Vec<u8>]) {
         self.cache
             .invalidate(digests.iter().filter_map(|d| KeyDigest::from_slice(d)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_listed_in_discriminant_order() {
+        for (i, code) in Code::ALL.iter().enumerate() {
+            assert_eq!(*code as usize, i);
+        }
     }
 }

@@ -4,13 +4,35 @@ use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::state::AppState;
 use crate::verify::{Code, Verdict};
 
 pub const KEY_HEADER: &str = "X-API-Key";
+
+/// Serialised straight from the cached state: no intermediate JSON tree on the hot path.
+#[derive(Serialize)]
+struct ValidBody<'a> {
+    valid: bool,
+    code: &'static str,
+    key_id: i64,
+    name: &'a str,
+    project: &'a str,
+    environment: &'a str,
+    #[serde(rename = "type")]
+    key_type: &'static str,
+    scopes: &'a [String],
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Serialize)]
+struct RefusedBody {
+    valid: bool,
+    code: &'static str,
+    message: &'static str,
+}
 
 /// Optional constraints: the environment the caller expects, and a scope it needs.
 #[derive(Debug, Default, Deserialize)]
@@ -79,17 +101,17 @@ fn respond(req: &HttpRequest, verdict: &Verdict) -> HttpResponse {
         }
     }
     match (&verdict.key, verdict.code) {
-        (Some(key), Code::Valid) => response.json(json!({
-            "valid": true,
-            "code": Code::Valid.as_str(),
-            "key_id": key.key_id,
-            "name": key.name,
-            "project": key.project,
-            "environment": key.environment,
-            "type": key.key_type.as_str(),
-            "scopes": key.scopes,
-            "expires_at": key.expires_at,
-        })),
+        (Some(key), Code::Valid) => response.json(ValidBody {
+            valid: true,
+            code: Code::Valid.as_str(),
+            key_id: key.key_id,
+            name: &key.name,
+            project: &key.project,
+            environment: &key.environment,
+            key_type: key.key_type.as_str(),
+            scopes: &key.scopes,
+            expires_at: key.expires_at,
+        }),
         (_, code) => {
             let message = if code == Code::Malformed
                 && req.query_string().contains('_')
@@ -99,7 +121,11 @@ fn respond(req: &HttpRequest, verdict: &Verdict) -> HttpResponse {
             } else {
                 code.message()
             };
-            response.json(json!({"valid": false, "code": code.as_str(), "message": message}))
+            response.json(RefusedBody {
+                valid: false,
+                code: code.as_str(),
+                message,
+            })
         }
     }
 }
