@@ -59,11 +59,19 @@ impl Background {
                 .name("keyward-usage".to_owned())
                 .spawn(move || {
                     let mut last = Instant::now();
+                    let mut last_sweep = Instant::now();
                     while !stop.load(Ordering::Acquire) {
                         std::thread::sleep(std::time::Duration::from_millis(100));
                         if last.elapsed() >= USAGE_FLUSH_INTERVAL {
                             flush_usage(&pool, &verifier, &metrics);
                             last = Instant::now();
+                        }
+                        if last_sweep.elapsed() >= SESSION_SWEEP_INTERVAL {
+                            // Expired sessions are refused anyway; this keeps the table small.
+                            if let Ok(mut conn) = pool.get() {
+                                let _ = db::sessions::delete_expired(&mut conn);
+                            }
+                            last_sweep = Instant::now();
                         }
                     }
                 })?
@@ -110,6 +118,7 @@ fn flush_usage(pool: &db::PgPool, verifier: &Verifier, metrics: &Metrics) {
 const SESSION_TTL_HOURS: i64 = 12;
 /// Usage counts reach the database at most this often (and on shutdown).
 const USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+const SESSION_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 const THROTTLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl Application {

@@ -207,3 +207,8 @@ pub fn format_time(t: &DateTime<Utc>) -> String {
 pub fn format_date_or(t: Option<&DateTime<Utc>>, none: &str) -> String {
     t.map_or_else(|| none.to_owned(), format_time)
 }
+
+/// An id from a URL; anything that is not one names nothing, so it is simply not found.
+pub fn parse_id(raw: &str) -> Result<i64, AppError> {
+    raw.parse().map_err(|_| AppError::NotFound)
+}

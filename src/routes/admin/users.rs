@@ -13,7 +13,7 @@ use crate::db::{self, audit::Actor};
 use crate::domain::Invalid;
 use crate::domain::user::{DisplayName, Email, Password};
 use crate::error::AppError;
-use crate::routes::page::{FieldErrors, client_ip, html, see_other};
+use crate::routes::page::{FieldErrors, client_ip, html, parse_id, see_other};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -97,10 +97,6 @@ fn parse_flag(value: &str) -> Result<bool, AppError> {
     }
 }
 
-fn parse_user_id(raw: &str) -> Result<i64, AppError> {
-    raw.parse().map_err(|_| AppError::NotFound)
-}
-
 /// Disable or enable a user. Disabling ends all of their sessions at once, on every node.
 pub async fn set_status(
     req: HttpRequest,
@@ -110,7 +106,7 @@ pub async fn set_status(
     form: web::Form<StatusForm>,
 ) -> Result<HttpResponse, AppError> {
     require_admin(&user)?;
-    let target = parse_user_id(&path)?;
+    let target = parse_id(&path)?;
     let disabled = parse_flag(&form.disabled)?;
     if target == user.id {
         return Err(Invalid::new("You cannot disable yourself.").into());
@@ -151,7 +147,7 @@ pub async fn set_admin(
     form: web::Form<AdminFlagForm>,
 ) -> Result<HttpResponse, AppError> {
     require_admin(&user)?;
-    let target = parse_user_id(&path)?;
+    let target = parse_id(&path)?;
     let is_admin = parse_flag(&form.is_admin)?;
     if target == user.id && !is_admin {
         return Err(Invalid::new("You cannot remove your own administrator rights.").into());

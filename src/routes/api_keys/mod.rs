@@ -198,7 +198,3 @@ pub enum Fragment {
 pub fn base_path(access: &EnvAccess) -> String {
     env_path(&access.project.slug, &access.env.slug, "api-keys")
 }
-
-pub fn parse_key_id(raw: &str) -> Result<i64, AppError> {
-    raw.parse().map_err(|_| AppError::NotFound)
-}

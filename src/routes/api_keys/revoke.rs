@@ -4,13 +4,13 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{ApiKeysPage, Confirm, Fragment, base_path, parse_key_id};
+use super::{ApiKeysPage, Confirm, Fragment, base_path};
 use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
 use crate::error::AppError;
 use crate::lifecycle;
-use crate::routes::page::{client_ip, env_access, is_htmx, see_other};
+use crate::routes::page::{client_ip, env_access, is_htmx, parse_id, see_other};
 use crate::state::AppState;
 
 type KeyPath = web::Path<(String, String, String)>;
@@ -25,7 +25,7 @@ pub async fn confirm(
     let (project, env, id) = path.into_inner();
     let access = env_access(&state, &user, project, env).await?;
     access.require(Action::ManageKeys)?;
-    let (env_id, id) = (access.env.id, parse_key_id(&id)?);
+    let (env_id, id) = (access.env.id, parse_id(&id)?);
     let key = db::run(&state.pool, move |conn| {
         Ok(db::api_keys::find(conn, env_id, id)?)
     })
@@ -56,7 +56,7 @@ pub async fn submit(
     let (project, env, id) = path.into_inner();
     let access = env_access(&state, &user, project, env).await?;
     access.require(Action::ManageKeys)?;
-    let (env_id, id) = (access.env.id, parse_key_id(&id)?);
+    let (env_id, id) = (access.env.id, parse_id(&id)?);
     let actor = Actor::user(user.id, client_ip(&req));
     let (before, key) = db::run(&state.pool, move |conn| {
         lifecycle::revoke(conn, env_id, id, &actor)

@@ -4,14 +4,14 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{ApiKeysPage, Confirm, Fragment, Reveal, parse_key_id};
+use super::{ApiKeysPage, Confirm, Fragment, Reveal};
 use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
 use crate::domain::key_format::KeyTag;
 use crate::error::AppError;
 use crate::lifecycle::{self, KeyHome};
-use crate::routes::page::{client_ip, env_access, is_htmx};
+use crate::routes::page::{client_ip, env_access, is_htmx, parse_id};
 use crate::state::AppState;
 
 type KeyPath = web::Path<(String, String, String)>;
@@ -26,7 +26,7 @@ pub async fn confirm(
     let (project, env, id) = path.into_inner();
     let access = env_access(&state, &user, project, env).await?;
     access.require(Action::ManageKeys)?;
-    let (env_id, id) = (access.env.id, parse_key_id(&id)?);
+    let (env_id, id) = (access.env.id, parse_id(&id)?);
     let key = db::run(&state.pool, move |conn| {
         Ok(db::api_keys::find(conn, env_id, id)?)
     })
@@ -58,7 +58,7 @@ pub async fn submit(
     let (project, env, id) = path.into_inner();
     let access = env_access(&state, &user, project, env).await?;
     access.require(Action::ManageKeys)?;
-    let (env_id, id) = (access.env.id, parse_key_id(&id)?);
+    let (env_id, id) = (access.env.id, parse_id(&id)?);
     let home = KeyHome {
         environment_id: env_id,
         tag: KeyTag::parse(&access.env.key_tag)?,

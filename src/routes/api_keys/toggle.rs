@@ -4,14 +4,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{KeyRow, KeyRowPartial, base_path, parse_key_id};
+use super::{KeyRow, KeyRowPartial, base_path};
 use crate::auth::current_user::{CurrentUser, csrf_token};
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
 use crate::domain::Invalid;
 use crate::error::AppError;
 use crate::lifecycle;
-use crate::routes::page::{client_ip, env_access, html, is_htmx, see_other};
+use crate::routes::page::{client_ip, env_access, html, is_htmx, parse_id, see_other};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -31,7 +31,7 @@ pub async fn submit(
     let (project, env, id) = path.into_inner();
     let access = env_access(&state, &user, project, env).await?;
     access.require(Action::ManageKeys)?;
-    let id = parse_key_id(&id)?;
+    let id = parse_id(&id)?;
     let enabled = match form.enabled.as_str() {
         "true" => true,
         "false" => false,

@@ -78,7 +78,3 @@ impl MembersPage {
 pub fn members_path(access: &EnvAccess) -> String {
     env_path(&access.project.slug, &access.env.slug, "members")
 }
-
-pub fn parse_user_id(raw: &str) -> Result<i64, AppError> {
-    raw.parse().map_err(|_| AppError::NotFound)
-}

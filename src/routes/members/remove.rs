@@ -2,12 +2,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::Connection;
 use serde_json::json;
 
-use super::{members_path, parse_user_id};
+use super::members_path;
 use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
 use crate::error::AppError;
-use crate::routes::page::{client_ip, env_access, see_other};
+use crate::routes::page::{client_ip, env_access, parse_id, see_other};
 use crate::state::AppState;
 
 pub async fn submit(
@@ -19,7 +19,7 @@ pub async fn submit(
     let (project, env, member_id) = path.into_inner();
     let access = env_access(&state, &user, project, env).await?;
     access.require(Action::ManageMembers)?;
-    let member_id = parse_user_id(&member_id)?;
+    let member_id = parse_id(&member_id)?;
     let actor = Actor::user(user.id, client_ip(&req));
     let env_id = access.env.id;
     db::run(&state.pool, move |conn| {

@@ -3,13 +3,13 @@ use diesel::Connection;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{members_path, parse_user_id};
+use super::members_path;
 use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
 use crate::domain::user::Role;
 use crate::error::AppError;
-use crate::routes::page::{client_ip, env_access, see_other};
+use crate::routes::page::{client_ip, env_access, parse_id, see_other};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -28,7 +28,7 @@ pub async fn submit(
     let (project, env, member_id) = path.into_inner();
     let access = env_access(&state, &user, project, env).await?;
     access.require(Action::ManageMembers)?;
-    let member_id = parse_user_id(&member_id)?;
+    let member_id = parse_id(&member_id)?;
     let role = Role::parse(&form.role)?;
     let actor = Actor::user(user.id, client_ip(&req));
     let env_id = access.env.id;
