@@ -1,28 +1,35 @@
 //! Usage without write amplification: each verification bumps an in-memory counter; a flusher
 //! writes the swapped-out buffer in one batch at most every few seconds, and on shutdown.
 //! A failed write merges its counts back, so nothing is lost and nothing is counted twice.
+//!
+//! The buffer is sharded by key and keyed by plain integers (unix minute, code), because a
+//! single lock and calendar arithmetic per request measurably slowed the hot path.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 
 use super::Code;
 use crate::db::usage::UsageCell;
 
+const SHARDS: usize = 16;
+
 #[derive(Default, Debug)]
-pub struct Pending {
-    pub counts: HashMap<UsageCell, i64>,
-    pub last_used: HashMap<i64, DateTime<Utc>>,
+struct Shard {
+    /// (key id, unix minute, code) → count.
+    counts: HashMap<(i64, i64, Code), i64>,
+    /// key id → newest accepted use, in unix microseconds.
+    last_used: HashMap<i64, i64>,
 }
 
-impl Pending {
-    pub fn is_empty(&self) -> bool {
+impl Shard {
+    fn is_empty(&self) -> bool {
         self.counts.is_empty() && self.last_used.is_empty()
     }
 
-    fn merge(&mut self, other: Pending) {
+    fn merge(&mut self, other: Shard) {
         for (cell, n) in other.counts {
             *self.counts.entry(cell).or_default() += n;
         }
@@ -33,43 +40,53 @@ impl Pending {
     }
 }
 
-#[derive(Default)]
 pub struct UsageBuffer {
-    pending: Mutex<Pending>,
+    shards: [Mutex<Shard>; SHARDS],
 }
 
+impl Default for UsageBuffer {
+    fn default() -> Self {
+        Self {
+            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
+        }
+    }
+}
+
+/// The start of the minute `t` falls in.
 pub fn minute_of(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t)
+    minute_start(t.timestamp().div_euclid(60))
+}
+
+fn minute_start(unix_minute: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(unix_minute * 60, 0).unwrap_or_default()
 }
 
 impl UsageBuffer {
+    fn shard(&self, key_id: i64) -> &Mutex<Shard> {
+        &self.shards[key_id.rem_euclid(SHARDS as i64) as usize]
+    }
+
     pub fn record(&self, key_id: i64, code: Code, now: DateTime<Utc>) {
-        let Ok(mut pending) = self.pending.lock() else {
+        let Ok(mut shard) = self.shard(key_id).lock() else {
             return;
         };
-        let cell = UsageCell {
-            key_id,
-            minute: minute_of(now),
-            code: code.as_str(),
-        };
-        *pending.counts.entry(cell).or_default() += 1;
+        *shard
+            .counts
+            .entry((key_id, now.timestamp().div_euclid(60), code))
+            .or_default() += 1;
         if code == Code::Valid {
-            let e = pending.last_used.entry(key_id).or_insert(now);
-            *e = (*e).max(now);
+            let micros = now.timestamp_micros();
+            let e = shard.last_used.entry(key_id).or_insert(micros);
+            *e = (*e).max(micros);
         }
     }
 
-    fn take(&self) -> Pending {
-        self.pending
-            .lock()
-            .map(|mut p| std::mem::take(&mut *p))
-            .unwrap_or_default()
-    }
-
-    fn merge_back(&self, counts: Pending) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.merge(counts);
-        }
+    fn take(&self) -> Vec<Shard> {
+        self.shards
+            .iter()
+            .filter_map(|s| s.lock().ok().map(|mut s| std::mem::take(&mut *s)))
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 
     /// Writes everything buffered so far. Returns how many counters were written.
@@ -78,12 +95,41 @@ impl UsageBuffer {
         if batch.is_empty() {
             return Ok(0);
         }
-        let counts: Vec<_> = batch.counts.iter().map(|(c, n)| (c.clone(), *n)).collect();
-        let last_used: Vec<_> = batch.last_used.iter().map(|(id, t)| (*id, *t)).collect();
+        let counts: Vec<(UsageCell, i64)> = batch
+            .iter()
+            .flat_map(|s| s.counts.iter())
+            .map(|((key_id, minute, code), n)| {
+                (
+                    UsageCell {
+                        key_id: *key_id,
+                        minute: minute_start(*minute),
+                        code: code.as_str(),
+                    },
+                    *n,
+                )
+            })
+            .collect();
+        let last_used: Vec<(i64, DateTime<Utc>)> = batch
+            .iter()
+            .flat_map(|s| s.last_used.iter())
+            .filter_map(|(id, micros)| DateTime::from_timestamp_micros(*micros).map(|t| (*id, t)))
+            .collect();
         match crate::db::usage::add(conn, &counts, &last_used) {
             Ok(()) => Ok(counts.len()),
             Err(e) => {
-                self.merge_back(batch);
+                for shard in batch {
+                    let key = shard
+                        .counts
+                        .keys()
+                        .next()
+                        .map(|c| c.0)
+                        .or_else(|| shard.last_used.keys().next().copied());
+                    if let Some(key) = key
+                        && let Ok(mut live) = self.shard(key).lock()
+                    {
+                        live.merge(shard);
+                    }
+                }
                 Err(e.into())
             }
         }
@@ -91,21 +137,47 @@ impl UsageBuffer {
 
     /// Counts not yet written for one key: (minute, code, count).
     pub fn unflushed(&self, key_id: i64) -> Vec<(DateTime<Utc>, &'static str, i64)> {
-        let Ok(pending) = self.pending.lock() else {
+        let Ok(shard) = self.shard(key_id).lock() else {
             return Vec::new();
         };
-        pending
+        shard
             .counts
             .iter()
-            .filter(|(c, _)| c.key_id == key_id)
-            .map(|(c, n)| (c.minute, c.code, *n))
+            .filter(|((id, _, _), _)| *id == key_id)
+            .map(|((_, minute, code), n)| (minute_start(*minute), code.as_str(), *n))
             .collect()
     }
 
     pub fn unflushed_last_used(&self, key_id: i64) -> Option<DateTime<Utc>> {
-        self.pending
-            .lock()
-            .ok()
-            .and_then(|p| p.last_used.get(&key_id).copied())
+        let shard = self.shard(key_id).lock().ok()?;
+        shard
+            .last_used
+            .get(&key_id)
+            .and_then(|m| DateTime::from_timestamp_micros(*m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_key_minute_and_code() {
+        let buffer = UsageBuffer::default();
+        let t = DateTime::from_timestamp(1_800_000_030, 0).unwrap_or_default();
+        for _ in 0..3 {
+            buffer.record(7, Code::Valid, t);
+        }
+        buffer.record(7, Code::Disabled, t);
+        buffer.record(23, Code::Valid, t);
+        let mut seven = buffer.unflushed(7);
+        seven.sort();
+        assert_eq!(
+            seven,
+            vec![(minute_of(t), "DISABLED", 1), (minute_of(t), "VALID", 3)]
+        );
+        assert_eq!(minute_of(t).timestamp() % 60, 0);
+        assert_eq!(buffer.unflushed_last_used(7), Some(t));
+        assert_eq!(buffer.unflushed(23).len(), 1);
     }
 }
