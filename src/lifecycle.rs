@@ -8,8 +8,9 @@ use serde_json::json;
 use crate::db::{self, api_keys::ApiKey, api_keys::KeyChanges, api_keys::NewApiKey, audit::Actor};
 use crate::domain::Invalid;
 use crate::domain::api_key::{ApiKeyName, Expiry, KeyDescription, KeyType, RateLimit, Scopes};
-use crate::domain::key_format::{KeyPrefix, KeyTag, PlainApiKey};
+use crate::domain::key_format::{KeyDigest, KeyPrefix, KeyTag, PlainApiKey};
 use crate::error::AppError;
+use crate::verify::cache::KeyCache;
 
 /// A new key's settings, each already parsed.
 pub struct KeySpec {
@@ -30,6 +31,12 @@ pub struct KeyHome {
 
 pub const DUPLICATE_NAME: &str = "An active key with this name already exists in this environment.";
 
+/// The changing node drops its own cached state at once (after commit, before it answers);
+/// other nodes hear the NOTIFY sent inside the transaction.
+fn forget(cache: &KeyCache, digests: &[Vec<u8>]) {
+    cache.invalidate(digests.iter().filter_map(|d| KeyDigest::from_slice(d)));
+}
+
 fn target(id: i64) -> String {
     format!("api_key:{id}")
 }
@@ -40,10 +47,11 @@ pub fn create(
     home: &KeyHome,
     spec: &KeySpec,
     actor: &Actor,
+    cache: &KeyCache,
 ) -> Result<Option<(ApiKey, PlainApiKey)>, AppError> {
     let plain = PlainApiKey::generate(&home.prefix, spec.key_type, &home.tag)?;
     let (masked, digest) = (plain.masked(), plain.digest());
-    conn.transaction(|conn| {
+    let outcome = conn.transaction::<_, AppError, _>(|conn| {
         let new = NewApiKey {
             environment_id: home.environment_id,
             name: spec.name.as_str(),
@@ -70,7 +78,11 @@ pub fn create(
         // Drops a negative cache entry for this digest, should one exist anywhere.
         db::api_keys::notify_changed(conn, &key.digests())?;
         Ok(Some((key, plain)))
-    })
+    })?;
+    if let Some((key, _)) = &outcome {
+        forget(cache, &key.digests());
+    }
+    Ok(outcome)
 }
 
 /// Sets the switch to `enabled` (idempotent). Revoked keys refuse.
@@ -80,8 +92,9 @@ pub fn set_enabled(
     id: i64,
     enabled: bool,
     actor: &Actor,
+    cache: &KeyCache,
 ) -> Result<ApiKey, AppError> {
-    conn.transaction(|conn| {
+    let outcome = conn.transaction::<_, AppError, _>(|conn| {
         let key = db::api_keys::find(conn, environment_id, id)?.ok_or(AppError::NotFound)?;
         if key.revoked_at.is_some() {
             return Err(Invalid::new("A revoked key stays off for good.").into());
@@ -105,19 +118,22 @@ pub fn set_enabled(
         )?;
         db::api_keys::notify_changed(conn, &updated.digests())?;
         Ok(updated)
-    })
+    })?;
+    forget(cache, &outcome.digests());
+    Ok(outcome)
 }
 
 /// A new secret for the same key. With a grace period the old secret works until it ends.
-/// Returns the key before and after, and the new plaintext.
+/// Returns the rotated key and its new plaintext.
 pub fn rotate(
     conn: &mut PgConnection,
     home: &KeyHome,
     id: i64,
     grace_until: Option<DateTime<Utc>>,
     actor: &Actor,
-) -> Result<(ApiKey, ApiKey, PlainApiKey), AppError> {
-    conn.transaction(|conn| {
+    cache: &KeyCache,
+) -> Result<(ApiKey, PlainApiKey), AppError> {
+    let outcome = conn.transaction::<_, AppError, _>(|conn| {
         let key = db::api_keys::find(conn, home.environment_id, id)?.ok_or(AppError::NotFound)?;
         if key.revoked_at.is_some() {
             return Err(Invalid::new("A revoked key cannot be rotated.").into());
@@ -138,18 +154,22 @@ pub fn rotate(
         changed.extend(rotated.digests());
         db::api_keys::notify_changed(conn, &changed)?;
         Ok((key, rotated, plain))
-    })
+    })?;
+    let (before, after, plain) = outcome;
+    forget(cache, &before.digests());
+    forget(cache, &after.digests());
+    Ok((after, plain))
 }
 
-/// Revokes for good. Returns the key before revoking (its digests are what caches hold) and
-/// after; revoking an already revoked key changes and records nothing.
+/// Revokes for good; revoking an already revoked key changes and records nothing.
 pub fn revoke(
     conn: &mut PgConnection,
     environment_id: i64,
     id: i64,
     actor: &Actor,
-) -> Result<(ApiKey, ApiKey), AppError> {
-    conn.transaction(|conn| {
+    cache: &KeyCache,
+) -> Result<ApiKey, AppError> {
+    let outcome = conn.transaction::<_, AppError, _>(|conn| {
         let before = db::api_keys::find(conn, environment_id, id)?.ok_or(AppError::NotFound)?;
         let Some(after) = db::api_keys::revoke(conn, environment_id, id)? else {
             return Ok((before.clone(), before));
@@ -163,7 +183,10 @@ pub fn revoke(
         )?;
         db::api_keys::notify_changed(conn, &before.digests())?;
         Ok((before, after))
-    })
+    })?;
+    let (before, after) = outcome;
+    forget(cache, &before.digests());
+    Ok(after)
 }
 
 /// Edits name, description, switch, rate limit or expiry. `Ok(None)` when the new name is taken.
@@ -173,8 +196,9 @@ pub fn update(
     id: i64,
     changes: KeyChanges,
     actor: &Actor,
+    cache: &KeyCache,
 ) -> Result<Option<ApiKey>, AppError> {
-    conn.transaction(|conn| {
+    let outcome = conn.transaction::<_, AppError, _>(|conn| {
         let key = db::api_keys::find(conn, environment_id, id)?.ok_or(AppError::NotFound)?;
         if key.revoked_at.is_some() {
             return Err(Invalid::new("A revoked key cannot be changed.").into());
@@ -193,5 +217,9 @@ pub fn update(
         )?;
         db::api_keys::notify_changed(conn, &updated.digests())?;
         Ok(Some(updated))
-    })
+    })?;
+    if let Some(key) = &outcome {
+        forget(cache, &key.digests());
+    }
+    Ok(outcome)
 }

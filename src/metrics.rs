@@ -28,7 +28,6 @@ pub struct ResultLabel {
 
 pub struct Metrics {
     registry: Registry,
-    verifications: Family<CodeLabel, Counter>,
     /// The family's counters resolved once, so the hot path takes no lock to find one.
     by_code: Vec<Counter>,
     pub verify_seconds: Histogram,
@@ -86,7 +85,6 @@ impl Metrics {
             .collect();
         Self {
             registry,
-            verifications,
             by_code,
             verify_seconds,
             cache_hits,
@@ -99,10 +97,6 @@ impl Metrics {
         if let Some(counter) = self.by_code.get(code as usize) {
             counter.inc();
         }
-    }
-
-    pub fn verifications_of(&self, code: Code) -> u64 {
-        self.verifications.get_or_create(&code.into()).get()
     }
 
     pub fn render(&self) -> String {

@@ -200,10 +200,6 @@ impl Application {
         self.address
     }
 
-    pub fn port(&self) -> u16 {
-        self.address.port()
-    }
-
     /// Serves until SIGTERM/SIGINT (in-flight requests finish), then stops the embedded database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;

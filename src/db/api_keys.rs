@@ -84,15 +84,13 @@ pub fn find(conn: &mut PgConnection, environment_id: i64, id: i64) -> QueryResul
 
 /// `None` when a live key of this environment already has the name.
 pub fn insert(conn: &mut PgConnection, new: &NewApiKey<'_>) -> QueryResult<Option<ApiKey>> {
-    match diesel::insert_into(api_keys::table)
-        .values(new)
-        .returning(ApiKey::as_returning())
-        .get_result(conn)
-    {
-        Ok(key) => Ok(Some(key)),
-        Err(e) if super::is_unique_violation(&e, LIVE_NAME_CONSTRAINT) => Ok(None),
-        Err(e) => Err(e),
-    }
+    super::none_if_taken(
+        diesel::insert_into(api_keys::table)
+            .values(new)
+            .returning(ApiKey::as_returning())
+            .get_result(conn),
+        LIVE_NAME_CONSTRAINT,
+    )
 }
 
 /// Sets the switch to the state asked for (not a flip); revoked keys stay as they are.
@@ -217,13 +215,11 @@ pub fn update(
     key: &ApiKey,
     changes: &KeyChanges,
 ) -> QueryResult<Option<ApiKey>> {
-    match diesel::update(api_keys::table.find(key.id))
-        .set(changes)
-        .returning(ApiKey::as_returning())
-        .get_result(conn)
-    {
-        Ok(k) => Ok(Some(k)),
-        Err(e) if super::is_unique_violation(&e, LIVE_NAME_CONSTRAINT) => Ok(None),
-        Err(e) => Err(e),
-    }
+    super::none_if_taken(
+        diesel::update(api_keys::table.find(key.id))
+            .set(changes)
+            .returning(ApiKey::as_returning())
+            .get_result(conn),
+        LIVE_NAME_CONSTRAINT,
+    )
 }

@@ -60,11 +60,14 @@ where
     .map_err(|e| AppError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
 }
 
-/// True when a Diesel error is a unique-constraint violation on `constraint`.
-pub fn is_unique_violation(err: &diesel::result::Error, constraint: &str) -> bool {
-    matches!(
-        err,
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)
-            if info.constraint_name() == Some(constraint)
-    )
+/// `Ok(None)` instead of the error when `constraint` refused the row (a name already taken).
+pub fn none_if_taken<T>(result: QueryResult<T>, constraint: &str) -> QueryResult<Option<T>> {
+    match result {
+        Ok(row) => Ok(Some(row)),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        )) if info.constraint_name() == Some(constraint) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -31,17 +31,18 @@ pub fn create_with_default_environments(
     name: &ProjectName,
 ) -> QueryResult<Option<(Project, Vec<Environment>)>> {
     conn.transaction(|conn| {
-        let project = match diesel::insert_into(projects::table)
-            .values((
-                projects::slug.eq(name.slug().as_str()),
-                projects::name.eq(name.as_str()),
-            ))
-            .returning(Project::as_returning())
-            .get_result(conn)
-        {
-            Ok(p) => p,
-            Err(e) if super::is_unique_violation(&e, "projects_slug_key") => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(project) = super::none_if_taken(
+            diesel::insert_into(projects::table)
+                .values((
+                    projects::slug.eq(name.slug().as_str()),
+                    projects::name.eq(name.as_str()),
+                ))
+                .returning(Project::as_returning())
+                .get_result(conn),
+            "projects_slug_key",
+        )?
+        else {
+            return Ok(None);
         };
         let rows: Vec<_> = DEFAULT_ENVIRONMENTS
             .iter()

@@ -61,15 +61,13 @@ pub fn count(conn: &mut PgConnection) -> QueryResult<i64> {
 
 /// `None` when the email is taken (case-insensitively).
 pub fn create(conn: &mut PgConnection, new: &NewUser<'_>) -> QueryResult<Option<User>> {
-    match diesel::insert_into(users::table)
-        .values(new)
-        .returning(User::as_returning())
-        .get_result(conn)
-    {
-        Ok(user) => Ok(Some(user)),
-        Err(e) if super::is_unique_violation(&e, "users_email_lower_key") => Ok(None),
-        Err(e) => Err(e),
-    }
+    super::none_if_taken(
+        diesel::insert_into(users::table)
+            .values(new)
+            .returning(User::as_returning())
+            .get_result(conn),
+        "users_email_lower_key",
+    )
 }
 
 pub fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> QueryResult<usize> {

@@ -107,9 +107,6 @@ impl Scopes {
     pub fn as_slice(&self) -> &[Scope] {
         &self.0
     }
-    pub fn contains(&self, scope: Scope) -> bool {
-        self.0.contains(&scope)
-    }
     pub fn to_strings(&self) -> Vec<String> {
         self.0.iter().map(|s| s.as_str().to_owned()).collect()
     }

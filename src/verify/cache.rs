@@ -112,8 +112,4 @@ impl KeyCache {
             self.invalidate_all();
         }
     }
-
-    pub fn is_listening(&self) -> bool {
-        self.listening.load(Ordering::Acquire)
-    }
 }

@@ -143,10 +143,11 @@ impl Verifier {
         environment: Option<&str>,
         scope: Option<&str>,
     ) -> Result<Verdict, AppError> {
-        let verdict = self.decide(presented, environment, scope).await?;
+        let now = Utc::now();
+        let verdict = self.decide(presented, environment, scope, now).await?;
         self.metrics.count_verification(verdict.code);
         if let Some(key) = &verdict.key {
-            self.usage.record(key.key_id, verdict.code, Utc::now());
+            self.usage.record(key.key_id, verdict.code, now);
         }
         Ok(verdict)
     }
@@ -156,6 +157,7 @@ impl Verifier {
         presented: Option<&str>,
         environment: Option<&str>,
         scope: Option<&str>,
+        now: chrono::DateTime<Utc>,
     ) -> Result<Verdict, AppError> {
         let refuse = |code, key| {
             Ok(Verdict {
@@ -174,7 +176,7 @@ impl Verifier {
         let Some(key) = self.lookup(digest).await? else {
             return refuse(Code::NotFound, None);
         };
-        let code = judge(&key, environment, scope, Utc::now());
+        let code = judge(&key, environment, scope, now);
         if code == Code::NotFound {
             return refuse(code, None);
         }
@@ -218,13 +220,6 @@ impl Verifier {
         self.cache
             .insert_unless_changed(digest, state.clone(), epoch);
         Ok(state)
-    }
-
-    /// Drops the cached state of these digests on this node, at once (other nodes hear it
-    /// through LISTEN/NOTIFY).
-    pub fn forget(&self, digests: &[Vec<u8>]) {
-        self.cache
-            .invalidate(digests.iter().filter_map(|d| KeyDigest::from_slice(d)));
     }
 }
 

@@ -3,18 +3,6 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-fn form<'a>(name: &'a str, key_type: &'a str, scopes: &[&'a str]) -> Vec<(&'a str, &'a str)> {
-    let mut f = vec![("name", name), ("type", key_type), ("expiration", "never")];
-    for s in scopes {
-        f.push(match *s {
-            "read" => ("scope_read", "on"),
-            "write" => ("scope_write", "on"),
-            _ => ("scope_admin", "on"),
-        });
-    }
-    f
-}
-
 #[tokio::test]
 async fn a_key_is_created_revealed_once_switched_off_and_on_rotated_and_revoked() {
     let app = spawn_app().await;
@@ -25,7 +13,7 @@ async fn a_key_is_created_revealed_once_switched_off_and_on_rotated_and_revoked(
     let created = admin
         .post_form(
             &base,
-            &form("Checkout service", "secret", &["read", "write"]),
+            &key_form("Checkout service", "secret", &["read", "write"]),
         )
         .await;
     assert_eq!(created.status, StatusCode::OK);
@@ -137,24 +125,24 @@ async fn bad_input_re_renders_the_form_with_a_message_and_saves_nothing() {
     let base = keys_path(ENV);
     let long = "a".repeat(101);
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-        (form("", "secret", &["read"]), "Enter a name."),
-        (form("   ", "secret", &["read"]), "Enter a name."),
+        (key_form("", "secret", &["read"]), "Enter a name."),
+        (key_form("   ", "secret", &["read"]), "Enter a name."),
         (
-            form(&long, "secret", &["read"]),
+            key_form(&long, "secret", &["read"]),
             "The name is 101 characters long; the limit is 100.",
         ),
         (
-            form("browser", "publishable", &["read", "write"]),
+            key_form("browser", "publishable", &["read", "write"]),
             "A publishable key may only carry the read scope",
         ),
         (
-            form("no scopes", "secret", &[]),
+            key_form("no scopes", "secret", &[]),
             "Choose at least one scope.",
         ),
-        (form("odd type", "root", &["read"]), "Choose a type"),
+        (key_form("odd type", "root", &["read"]), "Choose a type"),
         (
             [
-                form("limit", "secret", &["read"]),
+                key_form("limit", "secret", &["read"]),
                 vec![("rate_limit", "0")],
             ]
             .concat(),
@@ -193,7 +181,7 @@ async fn bad_input_re_renders_the_form_with_a_message_and_saves_nothing() {
     // A duplicate name among live keys is refused…
     app.create_key(&admin, "dup", &["read"]).await;
     let answer = admin
-        .post_form(&base, &form("dup", "secret", &["read"]))
+        .post_form(&base, &key_form("dup", "secret", &["read"]))
         .await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
@@ -217,7 +205,7 @@ async fn an_htmx_submit_with_bad_input_re_targets_the_panel() {
     let app = spawn_app().await;
     let admin = app.signed_in_as(Who::Admin).await;
     let answer = admin
-        .post_htmx(&keys_path(ENV), &form("", "secret", &["read"]))
+        .post_htmx(&keys_path(ENV), &key_form("", "secret", &["read"]))
         .await;
     assert_eq!(answer.status, StatusCode::OK, "htmx swaps only 2xx answers");
     assert_eq!(answer.headers.get("hx-retarget").unwrap(), "#panel");
@@ -265,7 +253,7 @@ async fn forged_forms_and_unknown_targets_change_nothing() {
         admin
             .post_form(
                 "/projects/default/environments/nowhere/api-keys",
-                &form("x", "secret", &["read"])
+                &key_form("x", "secret", &["read"])
             )
             .await
             .status,
@@ -302,7 +290,7 @@ async fn keys_carry_the_environment_tag_and_the_configured_prefix() {
     let answer = admin
         .post_form(
             &keys_path("staging"),
-            &form("browser app", "publishable", &["read"]),
+            &key_form("browser app", "publishable", &["read"]),
         )
         .await;
     let plain = revealed_key(&answer.body).unwrap();

@@ -223,15 +223,8 @@ async fn an_admin_creates_a_key_sees_it_once_and_copies_it() {
         .unwrap()
         .id;
     let mobile = keys.iter().find(|k| k.name == "Mobile app").unwrap().id;
-    admin
-        .post_form(&format!("{}/{old}/revoke", keys_path(ENV)), &[])
-        .await;
-    admin
-        .post_form(
-            &format!("{}/{mobile}/enabled", keys_path(ENV)),
-            &[("enabled", "false")],
-        )
-        .await;
+    admin.revoke(old).await;
+    admin.switch(mobile, false).await;
     b.refresh().await.unwrap();
     b.wait()
         .at_most(Duration::from_secs(10))

@@ -228,15 +228,9 @@ impl TestApp {
 
     /// Creates a key through the dashboard as `client`; returns the revealed plaintext.
     pub async fn create_key(&self, client: &Client, name: &str, scopes: &[&str]) -> String {
-        let mut form = vec![("name", name), ("type", "secret"), ("expiration", "never")];
-        for scope in scopes {
-            form.push(match *scope {
-                "read" => ("scope_read", "on"),
-                "write" => ("scope_write", "on"),
-                _ => ("scope_admin", "on"),
-            });
-        }
-        let response = client.post_form(&keys_path(ENV), &form).await;
+        let response = client
+            .post_form(&keys_path(ENV), &key_form(name, "secret", scopes))
+            .await;
         assert_eq!(response.status, StatusCode::OK, "{}", response.body);
         revealed_key(&response.body).expect("the response reveals the new key")
     }
@@ -252,6 +246,23 @@ impl TestApp {
             .map(|e| e.action)
             .collect()
     }
+}
+
+/// The Add panel's fields, as a browser sends them.
+pub fn key_form<'a>(
+    name: &'a str,
+    key_type: &'a str,
+    scopes: &[&'a str],
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![("name", name), ("type", key_type), ("expiration", "never")];
+    for scope in scopes {
+        form.push(match *scope {
+            "read" => ("scope_read", "on"),
+            "write" => ("scope_write", "on"),
+            _ => ("scope_admin", "on"),
+        });
+    }
+    form
 }
 
 /// The plaintext inside the one-time reveal dialog, if the page has one.
@@ -401,6 +412,19 @@ impl Client {
         self.answer(response).await
     }
 
+    /// Sets the production key's switch as the dashboard's form does (no JavaScript).
+    pub async fn switch(&self, key_id: i64, on: bool) -> Answer {
+        let path = format!("{}/{key_id}/enabled", keys_path(ENV));
+        self.post_form(&path, &[("enabled", if on { "true" } else { "false" })])
+            .await
+    }
+
+    /// Confirms a production key's revocation as the dashboard's form does.
+    pub async fn revoke(&self, key_id: i64) -> Answer {
+        self.post_form(&format!("{}/{key_id}/revoke", keys_path(ENV)), &[])
+            .await
+    }
+
     pub async fn sign_in(&self, email: &str, password: &str) -> Answer {
         self.get("/login").await;
         self.post_form("/login", &[("email", email), ("password", password)])
@@ -438,9 +462,15 @@ pub fn make_key(
         expiry: Expiry::NEVER,
         rate_limit: rate_limit.map(|n| RateLimit::new(n).unwrap()),
     };
-    let (key, plain) = keyward::lifecycle::create(&mut conn, &home, &spec, &Default::default())
-        .unwrap()
-        .unwrap();
+    let (key, plain) = keyward::lifecycle::create(
+        &mut conn,
+        &home,
+        &spec,
+        &Default::default(),
+        &keyward::verify::cache::KeyCache::new(),
+    )
+    .unwrap()
+    .unwrap();
     (key.id, plain.expose().to_owned())
 }
 

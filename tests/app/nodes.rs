@@ -21,12 +21,7 @@ async fn a_key_switched_off_through_node_a_is_refused_by_node_b() {
     let admin = Client::new(node_a);
     admin.sign_in(ADMIN_EMAIL, PASSWORD).await;
     let switched = Instant::now();
-    admin
-        .post_form(
-            &format!("{}/{id}/enabled", keys_path(ENV)),
-            &[("enabled", "false")],
-        )
-        .await;
+    admin.switch(id, false).await;
     let answered = switched.elapsed();
 
     let mut attempts = 0;
@@ -84,12 +79,7 @@ async fn a_node_that_loses_its_listening_connection_reads_through_instead_of_ser
     // Once it listens again, notices work as before.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let admin = app.signed_in_as(Who::Admin).await;
-    admin
-        .post_form(
-            &format!("{}/{id}/enabled", keys_path(ENV)),
-            &[("enabled", "true")],
-        )
-        .await;
+    admin.switch(id, true).await;
     assert_eq!(verify(&app.address, Some(&key), None).await.code(), "VALID");
 }
 

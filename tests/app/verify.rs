@@ -109,17 +109,10 @@ async fn every_row_of_the_verify_table() {
 
     // Off and revoked, through the dashboard.
     let admin = app.signed_in_as(Who::Admin).await;
-    admin
-        .post_form(
-            &format!("{}/{id}/enabled", keys_path(ENV)),
-            &[("enabled", "false")],
-        )
-        .await;
+    admin.switch(id, false).await;
     let r = verify(base, Some(&key), None).await;
     assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "DISABLED"));
-    admin
-        .post_form(&format!("{}/{id}/revoke", keys_path(ENV)), &[])
-        .await;
+    admin.revoke(id).await;
     let r = verify(base, Some(&key), None).await;
     assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "REVOKED"));
 

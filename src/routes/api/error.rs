@@ -49,6 +49,14 @@ impl ApiError {
         }
     }
 
+    /// 422 for one field.
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldError {
+            field,
+            message: message.into(),
+        }])
+    }
+
     pub fn bad_json(message: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,

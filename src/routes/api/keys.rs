@@ -110,10 +110,7 @@ impl Fields {
 }
 
 fn duplicate_name() -> ApiError {
-    ApiError::invalid(vec![FieldError {
-        field: "name",
-        message: DUPLICATE_NAME.to_owned(),
-    }])
+    ApiError::field("name", DUPLICATE_NAME)
 }
 
 pub async fn list(admin: AdminKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -187,12 +184,12 @@ pub async fn create(
     };
     let home = home(&state, &admin).await?;
     let actor = admin.actor();
+    let cache = state.verifier.cache.clone();
     let created = db::run(&state.pool, move |conn| {
-        lifecycle::create(conn, &home, &spec, &actor)
+        lifecycle::create(conn, &home, &spec, &actor, &cache)
     })
     .await?;
     let (key, plain) = created.ok_or_else(duplicate_name)?;
-    state.verifier.forget(&key.digests());
     let mut json = ApiKeyJson::new(key, &state);
     json.key = Some(plain.expose().to_owned());
     Ok(HttpResponse::Created()
@@ -271,12 +268,12 @@ pub async fn patch(
     };
     fields.into_result()?;
     let (env_id, actor) = (admin.environment_id, admin.actor());
+    let cache = state.verifier.cache.clone();
     let updated = db::run(&state.pool, move |conn| {
-        lifecycle::update(conn, env_id, id, changes, &actor)
+        lifecycle::update(conn, env_id, id, changes, &actor, &cache)
     })
     .await?;
     let key = updated.ok_or_else(duplicate_name)?;
-    state.verifier.forget(&key.digests());
     Ok(HttpResponse::Ok().json(ApiKeyJson::new(key, &state)))
 }
 
@@ -307,19 +304,19 @@ pub async fn rotate(
             Some(Utc::now() + chrono::Duration::seconds(s))
         }
         Some(_) => {
-            return Err(ApiError::invalid(vec![FieldError {
-                field: "grace_period_seconds",
-                message: format!("The grace period is 0 to {MAX_GRACE_SECONDS} seconds."),
-            }]));
+            return Err(ApiError::field(
+                "grace_period_seconds",
+                format!("The grace period is 0 to {MAX_GRACE_SECONDS} seconds."),
+            ));
         }
     };
     let home = home(&state, &admin).await?;
     let actor = admin.actor();
-    let (before, after, plain) = db::run(&state.pool, move |conn| {
-        lifecycle::rotate(conn, &home, id, grace_until, &actor)
+    let cache = state.verifier.cache.clone();
+    let (after, plain) = db::run(&state.pool, move |conn| {
+        lifecycle::rotate(conn, &home, id, grace_until, &actor, &cache)
     })
     .await?;
-    state.verifier.forget(&before.digests());
     let mut json = ApiKeyJson::new(after, &state);
     json.key = Some(plain.expose().to_owned());
     Ok(HttpResponse::Ok()
@@ -334,11 +331,11 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
     let (env_id, actor) = (admin.environment_id, admin.actor());
-    let (before, _) = db::run(&state.pool, move |conn| {
-        lifecycle::revoke(conn, env_id, id, &actor)
+    let cache = state.verifier.cache.clone();
+    db::run(&state.pool, move |conn| {
+        lifecycle::revoke(conn, env_id, id, &actor, &cache)
     })
     .await?;
-    state.verifier.forget(&before.digests());
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -366,10 +363,10 @@ pub async fn usage(
     let id = key_id(&id)?;
     let minutes = query.minutes.unwrap_or(60);
     if !(1..=MAX_USAGE_MINUTES).contains(&minutes) {
-        return Err(ApiError::invalid(vec![FieldError {
-            field: "minutes",
-            message: format!("minutes is 1 to {MAX_USAGE_MINUTES}."),
-        }]));
+        return Err(ApiError::field(
+            "minutes",
+            format!("minutes is 1 to {MAX_USAGE_MINUTES}."),
+        ));
     }
     find(&state, &admin, id).await?;
     let newest = minute_of(Utc::now());

@@ -123,8 +123,9 @@ pub async fn submit(
         prefix: state.config.key_prefix.clone(),
     };
     let actor = Actor::user(user.id, client_ip(&req));
+    let cache = state.verifier.cache.clone();
     let created = db::run(&state.pool, move |conn| {
-        lifecycle::create(conn, &home, &valid, &actor)
+        lifecycle::create(conn, &home, &valid, &actor, &cache)
     })
     .await?;
 
@@ -132,7 +133,6 @@ pub async fn submit(
         view.errors.add("name", lifecycle::DUPLICATE_NAME);
         return show_form_again(&state, user, &session, &access, view, htmx).await;
     };
-    state.verifier.forget(&key.digests());
     tracing::info!(
         key_id = key.id,
         environment_id = key.environment_id,

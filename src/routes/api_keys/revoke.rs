@@ -58,11 +58,11 @@ pub async fn submit(
     access.require(Action::ManageKeys)?;
     let (env_id, id) = (access.env.id, parse_id(&id)?);
     let actor = Actor::user(user.id, client_ip(&req));
-    let (before, key) = db::run(&state.pool, move |conn| {
-        lifecycle::revoke(conn, env_id, id, &actor)
+    let cache = state.verifier.cache.clone();
+    let key = db::run(&state.pool, move |conn| {
+        lifecycle::revoke(conn, env_id, id, &actor, &cache)
     })
     .await?;
-    state.verifier.forget(&before.digests());
     if !is_htmx(&req) {
         return Ok(see_other(&base_path(&access)));
     }

@@ -65,11 +65,11 @@ pub async fn submit(
         prefix: state.config.key_prefix.clone(),
     };
     let actor = Actor::user(user.id, client_ip(&req));
-    let (before, key, plain) = db::run(&state.pool, move |conn| {
-        lifecycle::rotate(conn, &home, id, None, &actor)
+    let cache = state.verifier.cache.clone();
+    let (key, plain) = db::run(&state.pool, move |conn| {
+        lifecycle::rotate(conn, &home, id, None, &actor, &cache)
     })
     .await?;
-    state.verifier.forget(&before.digests());
     tracing::info!(key_id = key.id, "API key rotated");
     let mut page = ApiKeysPage::load(&state, user, &session, &access).await?;
     page.reveal = Some(Reveal {

@@ -39,11 +39,11 @@ pub async fn submit(
     };
     let actor = Actor::user(user.id, client_ip(&req));
     let env_id = access.env.id;
+    let cache = state.verifier.cache.clone();
     let key = db::run(&state.pool, move |conn| {
-        lifecycle::set_enabled(conn, env_id, id, enabled, &actor)
+        lifecycle::set_enabled(conn, env_id, id, enabled, &actor, &cache)
     })
     .await?;
-    state.verifier.forget(&key.digests());
 
     if is_htmx(&req) {
         let partial = KeyRowPartial {
