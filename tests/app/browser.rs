@@ -70,6 +70,19 @@ fn button(label: &str) -> String {
     format!("//button[normalize-space()='{label}'] | //a[normalize-space()='{label}']")
 }
 
+async fn click(b: &Client, locator: Locator<'_>) {
+    b.find(locator).await.unwrap().click().await.unwrap();
+}
+
+/// Waits (up to 10 s) for what htmx or a navigation is about to show.
+async fn wait_for(b: &Client, locator: Locator<'_>) -> fantoccini::elements::Element {
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(locator)
+        .await
+        .unwrap()
+}
+
 async fn sign_in(b: &Client, base: &str, email: &str) {
     b.goto(&format!("{base}/login")).await.unwrap();
     b.find(Locator::Id("email"))
@@ -84,17 +97,8 @@ async fn sign_in(b: &Client, base: &str, email: &str) {
         .send_keys(PASSWORD)
         .await
         .unwrap();
-    b.find(Locator::XPath(&button("Sign in")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//h1[normalize-space()='API Keys']"))
-        .await
-        .unwrap();
+    click(b, Locator::XPath(&button("Sign in"))).await;
+    wait_for(b, Locator::XPath("//h1[normalize-space()='API Keys']")).await;
 }
 
 async fn switch_state(b: &Client, name: &str) -> String {
@@ -115,18 +119,8 @@ async fn an_admin_creates_a_key_sees_it_once_and_copies_it() {
     let b = &browser.client;
     sign_in(b, &app.address, ADMIN_EMAIL).await;
 
-    b.find(Locator::XPath(&button("+ Add")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let name = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("key-name"))
-        .await
-        .unwrap();
+    click(b, Locator::XPath(&button("+ Add"))).await;
+    let name = wait_for(b, Locator::Id("key-name")).await;
     name.send_keys("Checkout service").await.unwrap();
     b.find(Locator::Id("key-description"))
         .await
@@ -134,25 +128,14 @@ async fn an_admin_creates_a_key_sees_it_once_and_copies_it() {
         .send_keys("Charges cards")
         .await
         .unwrap();
-    b.find(Locator::XPath("//label[normalize-space()='write']/input"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.find(Locator::XPath(&button("Submit")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(
+        b,
+        Locator::XPath("//label[normalize-space()='write']/input"),
+    )
+    .await;
+    click(b, Locator::XPath(&button("Submit"))).await;
 
-    let dialog = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("dialog#reveal"))
-        .await
-        .unwrap();
+    let dialog = wait_for(b, Locator::Css("dialog#reveal")).await;
     assert!(
         dialog
             .text()
@@ -195,12 +178,7 @@ async fn an_admin_creates_a_key_sees_it_once_and_copies_it() {
         .unwrap();
     assert!(first_row.contains("Checkout service"), "{first_row}");
 
-    b.find(Locator::XPath(&button("Done")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, Locator::XPath(&button("Done"))).await;
     assert!(
         b.find(Locator::Css("dialog#reveal")).await.is_err(),
         "Done closes the dialog"
@@ -226,11 +204,7 @@ async fn an_admin_creates_a_key_sees_it_once_and_copies_it() {
     admin.revoke(old).await;
     admin.switch(mobile, false).await;
     b.refresh().await.unwrap();
-    b.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("tr.revoked"))
-        .await
-        .unwrap();
+    wait_for(b, Locator::Css("tr.revoked")).await;
     let png = b.screenshot().await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -247,32 +221,14 @@ async fn the_switch_state_survives_a_reload() {
     sign_in(b, &app.address, ADMIN_EMAIL).await;
 
     assert_eq!(switch_state(b, "Search API").await, "true");
-    b.find(Locator::Css("[role=switch]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("[role=switch][aria-checked=false]"))
-        .await
-        .unwrap();
+    click(b, Locator::Css("[role=switch]")).await;
+    wait_for(b, Locator::Css("[role=switch][aria-checked=false]")).await;
     assert!(!app.keys()[0].enabled);
     b.refresh().await.unwrap();
     assert_eq!(switch_state(b, "Search API").await, "false");
 
-    b.find(Locator::Css("[role=switch]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("[role=switch][aria-checked=true]"))
-        .await
-        .unwrap();
+    click(b, Locator::Css("[role=switch]")).await;
+    wait_for(b, Locator::Css("[role=switch][aria-checked=true]")).await;
     b.refresh().await.unwrap();
     assert_eq!(switch_state(b, "Search API").await, "true");
     assert!(app.keys()[0].enabled);
