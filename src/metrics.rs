@@ -1,9 +1,13 @@
 //! Prometheus metrics for /metrics.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::verify::Code;
@@ -30,7 +34,7 @@ pub struct Metrics {
     registry: Registry,
     /// The family's counters resolved once, so the hot path takes no lock to find one.
     by_code: Vec<Counter>,
-    pub verify_seconds: Histogram,
+    pub verify_seconds: LatencyHistogram,
     pub cache_hits: Counter,
     pub cache_misses: Counter,
     pub usage_flushes: Family<ResultLabel, Counter>,
@@ -50,7 +54,7 @@ impl Metrics {
             0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
             0.05, 0.25,
         ];
-        let verify_seconds = Histogram::new(buckets);
+        let verify_seconds = LatencyHistogram::new(&buckets);
         let cache_hits = Counter::default();
         let cache_misses = Counter::default();
         let usage_flushes = Family::<ResultLabel, Counter>::default();
@@ -105,5 +109,98 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// A lock-free histogram of durations. Every verification observes it, and
+/// prometheus-client's Histogram takes a mutex per observation, which two busy workers
+/// measurably contend on.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram(Arc<LatencyInner>);
+
+#[derive(Debug)]
+struct LatencyInner {
+    /// Upper bounds in seconds, ascending; one more count than bounds, for +Inf.
+    bounds: Vec<f64>,
+    counts: Vec<AtomicU64>,
+    sum_nanos: AtomicU64,
+}
+
+impl LatencyHistogram {
+    pub fn new(bounds: &[f64]) -> Self {
+        Self(Arc::new(LatencyInner {
+            bounds: bounds.to_vec(),
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        let inner = &self.0;
+        let seconds = elapsed.as_secs_f64();
+        let index = inner
+            .bounds
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(inner.bounds.len());
+        if let Some(count) = inner.counts.get(index) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl EncodeMetric for LatencyHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let inner = &self.0;
+        let buckets: Vec<(f64, u64)> = inner
+            .bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(inner.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = inner.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latency_histogram_renders_cumulative_prometheus_buckets() {
+        let metrics = Metrics::new();
+        metrics.verify_seconds.observe(Duration::from_micros(5));
+        metrics.verify_seconds.observe(Duration::from_micros(30));
+        metrics.verify_seconds.observe(Duration::from_secs(1));
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"keyward_verify_duration_seconds_bucket{le="0.00001"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keyward_verify_duration_seconds_bucket{le="0.00005"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keyward_verify_duration_seconds_bucket{le="+Inf"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("keyward_verify_duration_seconds_count 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE keyward_verify_duration_seconds histogram"),
+            "{text}"
+        );
     }
 }

@@ -33,8 +33,25 @@ fn base62(bytes: &[u8], width: usize) -> String {
     digits.into_iter().map(char::from).collect()
 }
 
-fn checksum(body: &str) -> String {
-    base62(&crc32fast::hash(body.as_bytes()).to_be_bytes(), CHECK_LEN)
+/// CRC32 of `body` in base62, six digits (62^6 > 2^32). On the stack: parsing runs per request.
+fn checksum(body: &str) -> [u8; CHECK_LEN] {
+    let mut digits = [b'0'; CHECK_LEN];
+    let mut n = crc32fast::hash(body.as_bytes());
+    for slot in digits.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    digits
+}
+
+fn is_prefix(s: &str) -> bool {
+    (2..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+fn is_tag(s: &str) -> bool {
+    (1..=8).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 fn is_base62(s: &str) -> bool {
@@ -47,7 +64,7 @@ pub struct KeyPrefix(String);
 
 impl KeyPrefix {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        if (2..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase()) {
+        if is_prefix(s) {
             Ok(Self(s.to_owned()))
         } else {
             Err(Invalid::new(
@@ -72,10 +89,7 @@ pub struct KeyTag(String);
 
 impl KeyTag {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        if (1..=8).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
+        if is_tag(s) {
             Ok(Self(s.to_owned()))
         } else {
             Err(Invalid::new(
@@ -135,7 +149,7 @@ impl PlainApiKey {
             base62(random, SECRET_LEN)
         );
         let check = checksum(&body);
-        Self(body + &check)
+        Self(body + &String::from_utf8_lossy(&check))
     }
 
     pub fn expose(&self) -> &str {
@@ -176,8 +190,9 @@ impl<'a> ParsedKey<'a> {
         else {
             return Err(malformed());
         };
-        KeyPrefix::parse(prefix).map_err(|_| malformed())?;
-        KeyTag::parse(tag).map_err(|_| malformed())?;
+        if !is_prefix(prefix) || !is_tag(tag) {
+            return Err(malformed());
+        }
         let key_type = KeyType::from_code(kind).ok_or_else(malformed)?;
         if tail.len() != SECRET_LEN + CHECK_LEN || !is_base62(tail) {
             return Err(malformed());
@@ -186,7 +201,7 @@ impl<'a> ParsedKey<'a> {
         let body = &key[..key.len() - CHECK_LEN];
         let expected = checksum(body);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            expected.as_bytes(),
+            &expected[..],
             check.as_bytes(),
         )) {
             return Err(Invalid::new(

@@ -18,8 +18,9 @@ pub type Lookup = Option<Arc<KeyState>>;
 
 /// How long "no such key" is remembered: a flood of invented keys costs one query per few seconds.
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
-/// Known keys are dropped by notices; this bound only limits memory for keys nobody uses.
-const POSITIVE_TTI: Duration = Duration::from_secs(30 * 60);
+/// Known keys leave by notices, unknown ones by their TTL; this bound only caps memory under a
+/// flood of invented keys.
+const MAX_ENTRIES: u64 = 1_000_000;
 
 struct Lifetimes;
 
@@ -47,8 +48,7 @@ impl KeyCache {
     pub fn new() -> Self {
         Self {
             entries: Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_idle(POSITIVE_TTI)
+                .max_capacity(MAX_ENTRIES)
                 .expire_after(Lifetimes)
                 .build(),
             epoch: AtomicU64::new(0),

@@ -2,11 +2,14 @@
 //! writes the swapped-out buffer in one batch at most every few seconds, and on shutdown.
 //! A failed write merges its counts back, so nothing is lost and nothing is counted twice.
 //!
-//! The buffer is sharded by key and keyed by plain integers (unix minute, code), because a
-//! single lock and calendar arithmetic per request measurably slowed the hot path.
+//! The buffer is sharded by thread and keyed by plain integers (unix minute, code): one shared
+//! lock and calendar arithmetic per request measurably slowed the hot path, and with shards
+//! by thread each worker takes a lock nobody else wants (the flusher, every few seconds).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
@@ -61,13 +64,23 @@ fn minute_start(unix_minute: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(unix_minute * 60, 0).unwrap_or_default()
 }
 
-impl UsageBuffer {
-    fn shard(&self, key_id: i64) -> &Mutex<Shard> {
-        &self.shards[key_id.rem_euclid(SHARDS as i64) as usize]
-    }
+/// This thread's shard number, handed out round-robin the first time a thread records.
+fn this_threads_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static SHARD: Cell<Option<usize>> = const { Cell::new(None) });
+    SHARD.with(|slot| match slot.get() {
+        Some(n) => n,
+        None => {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            slot.set(Some(n));
+            n
+        }
+    })
+}
 
+impl UsageBuffer {
     pub fn record(&self, key_id: i64, code: Code, now: DateTime<Utc>) {
-        let Ok(mut shard) = self.shard(key_id).lock() else {
+        let Ok(mut shard) = self.shards[this_threads_shard()].lock() else {
             return;
         };
         *shard
@@ -95,9 +108,15 @@ impl UsageBuffer {
         if batch.is_empty() {
             return Ok(0);
         }
-        let counts: Vec<(UsageCell, i64)> = batch
+        // Several threads may hold the same counter: sum them first, since one INSERT … ON
+        // CONFLICT may not touch a row twice.
+        let mut combined = Shard::default();
+        for shard in batch {
+            combined.merge(shard);
+        }
+        let counts: Vec<(UsageCell, i64)> = combined
+            .counts
             .iter()
-            .flat_map(|s| s.counts.iter())
             .map(|((key_id, minute, code), n)| {
                 (
                     UsageCell {
@@ -109,51 +128,48 @@ impl UsageBuffer {
                 )
             })
             .collect();
-        let last_used: Vec<(i64, DateTime<Utc>)> = batch
+        let last_used: Vec<(i64, DateTime<Utc>)> = combined
+            .last_used
             .iter()
-            .flat_map(|s| s.last_used.iter())
             .filter_map(|(id, micros)| DateTime::from_timestamp_micros(*micros).map(|t| (*id, t)))
             .collect();
         match crate::db::usage::add(conn, &counts, &last_used) {
             Ok(()) => Ok(counts.len()),
             Err(e) => {
-                for shard in batch {
-                    let key = shard
-                        .counts
-                        .keys()
-                        .next()
-                        .map(|c| c.0)
-                        .or_else(|| shard.last_used.keys().next().copied());
-                    if let Some(key) = key
-                        && let Ok(mut live) = self.shard(key).lock()
-                    {
-                        live.merge(shard);
-                    }
+                if let Ok(mut live) = self.shards[0].lock() {
+                    live.merge(combined);
                 }
                 Err(e.into())
             }
         }
     }
 
-    /// Counts not yet written for one key: (minute, code, count).
+    /// Counts not yet written for one key: (minute, code, count), summed over the shards.
     pub fn unflushed(&self, key_id: i64) -> Vec<(DateTime<Utc>, &'static str, i64)> {
-        let Ok(shard) = self.shard(key_id).lock() else {
-            return Vec::new();
-        };
-        shard
-            .counts
-            .iter()
-            .filter(|((id, _, _), _)| *id == key_id)
-            .map(|((_, minute, code), n)| (minute_start(*minute), code.as_str(), *n))
+        let mut totals: HashMap<(i64, Code), i64> = HashMap::new();
+        for shard in self.shards.iter().filter_map(|s| s.lock().ok()) {
+            for ((id, minute, code), n) in &shard.counts {
+                if *id == key_id {
+                    *totals.entry((*minute, *code)).or_default() += n;
+                }
+            }
+        }
+        totals
+            .into_iter()
+            .map(|((minute, code), n)| (minute_start(minute), code.as_str(), n))
             .collect()
     }
 
     pub fn unflushed_last_used(&self, key_id: i64) -> Option<DateTime<Utc>> {
-        let shard = self.shard(key_id).lock().ok()?;
-        shard
-            .last_used
-            .get(&key_id)
-            .and_then(|m| DateTime::from_timestamp_micros(*m))
+        self.shards
+            .iter()
+            .filter_map(|s| {
+                s.lock()
+                    .ok()
+                    .and_then(|s| s.last_used.get(&key_id).copied())
+            })
+            .max()
+            .and_then(DateTime::from_timestamp_micros)
     }
 }
 
@@ -170,11 +186,22 @@ mod tests {
         }
         buffer.record(7, Code::Disabled, t);
         buffer.record(23, Code::Valid, t);
+        std::thread::scope(|scope| {
+            scope.spawn(|| buffer.record(7, Code::Valid, t));
+        });
         let mut seven = buffer.unflushed(7);
+        assert_eq!(
+            buffer
+                .shards
+                .iter()
+                .filter(|s| s.lock().is_ok_and(|s| !s.is_empty()))
+                .count(),
+            2
+        );
         seven.sort();
         assert_eq!(
             seven,
-            vec![(minute_of(t), "DISABLED", 1), (minute_of(t), "VALID", 3)]
+            vec![(minute_of(t), "DISABLED", 1), (minute_of(t), "VALID", 4)]
         );
         assert_eq!(minute_of(t).timestamp() % 60, 0);
         assert_eq!(buffer.unflushed_last_used(7), Some(t));

@@ -159,3 +159,32 @@ async fn verifications_are_counted_exactly_once_when_the_server_stops_on_sigterm
         .unwrap();
     assert!(key_row.last_used_at.is_some(), "last used is recorded");
 }
+
+#[tokio::test]
+async fn a_failed_usage_write_keeps_its_counts_and_the_next_one_writes_them_once() {
+    use diesel::connection::SimpleConnection;
+    use keyward::verify::{Code, usage::UsageBuffer};
+
+    let app = spawn_app().await;
+    let (id, _) = make_key(&app, ENV, "buffered", &["read"], None);
+    let buffer = UsageBuffer::default();
+    let now = chrono::Utc::now();
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| (0..10).for_each(|_| buffer.record(id, Code::Valid, now)));
+        }
+    });
+    let mut conn = app.conn();
+    conn.batch_execute("ALTER TABLE api_key_usage RENAME TO api_key_usage_away")
+        .unwrap();
+    assert!(buffer.flush(&mut conn).is_err());
+    conn.batch_execute("ALTER TABLE api_key_usage_away RENAME TO api_key_usage")
+        .unwrap();
+    assert_eq!(
+        buffer.unflushed(id),
+        [(keyward::verify::usage::minute_of(now), "VALID", 30)]
+    );
+    buffer.flush(&mut conn).unwrap();
+    assert_eq!(buffer.flush(&mut conn).unwrap(), 0, "nothing left to write");
+    assert_eq!(keyward::db::usage::total(&mut conn, id).unwrap(), 30);
+}

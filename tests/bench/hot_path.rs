@@ -64,6 +64,13 @@ fn hot_path(c: &mut Criterion) {
             code
         })
     });
+    let digest = key.digest();
+    c.bench_function("cache hit only", |b| {
+        b.iter(|| cache.get(black_box(&digest)).flatten().is_some())
+    });
+    c.bench_function("sha256 only", |b| {
+        b.iter(|| KeyDigest::of(black_box(presented.as_str())))
+    });
     c.bench_function("parse only (garbage is refused here)", |b| {
         b.iter(|| {
             ParsedKey::parse(black_box(

@@ -36,9 +36,11 @@ struct RefusedBody {
 
 /// Optional constraints: the environment the caller expects, and a scope it needs.
 #[derive(Debug, Default, Deserialize)]
-pub struct VerifyBody {
-    pub environment: Option<String>,
-    pub scope: Option<String>,
+pub struct VerifyBody<'a> {
+    #[serde(borrow)]
+    pub environment: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    pub scope: Option<std::borrow::Cow<'a, str>>,
 }
 
 pub fn presented_key(req: &HttpRequest) -> Option<&str> {
@@ -81,10 +83,7 @@ pub async fn verify(
             actix_web::ResponseError::error_response(&crate::routes::api::error::ApiError::from(e))
         }
     };
-    state
-        .metrics
-        .verify_seconds
-        .observe(started.elapsed().as_secs_f64());
+    state.metrics.verify_seconds.observe(started.elapsed());
     response
 }
 
