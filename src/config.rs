@@ -24,6 +24,9 @@ pub struct Config {
     /// Mark the session cookie `Secure`: set when the public URL is https.
     pub secure_cookies: bool,
     pub pool_size: u32,
+    /// How often cached keys are checked against their row versions (the bound on a missed
+    /// change notice). Not read from the environment; tests shorten it.
+    pub cache_revalidate_every: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -68,6 +71,7 @@ impl Config {
             admin_password: var("KEYWARD_ADMIN_PASSWORD"),
             secure_cookies,
             pool_size,
+            cache_revalidate_every: crate::jobs::REVALIDATE_EVERY,
         })
     }
 }

@@ -1,14 +1,16 @@
 pub mod auth;
 pub mod bootstrap;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod embedded_pg;
 pub mod error;
-pub mod lifecycle;
+pub mod jobs;
 pub mod metrics;
 pub mod middleware;
 pub mod routes;
+pub mod services;
 pub mod startup;
 pub mod state;
 pub mod verify;

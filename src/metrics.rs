@@ -8,6 +8,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, N
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::verify::Code;
@@ -38,6 +39,10 @@ pub struct Metrics {
     pub cache_hits: Counter,
     pub cache_misses: Counter,
     pub usage_flushes: Family<ResultLabel, Counter>,
+    /// 1 while the node hears change notices (and so serves key state from memory).
+    pub key_cache_listening: Gauge,
+    /// Cached keys dropped because their row changed without a notice reaching this node.
+    pub key_cache_stale: Counter,
 }
 
 impl Default for Metrics {
@@ -83,6 +88,18 @@ impl Metrics {
             "Batched usage writes by result",
             usage_flushes.clone(),
         );
+        let key_cache_listening = Gauge::default();
+        registry.register(
+            "key_cache_listening",
+            "1 while this node hears key change notices and serves key state from memory",
+            key_cache_listening.clone(),
+        );
+        let key_cache_stale = Counter::default();
+        registry.register(
+            "key_cache_stale_dropped",
+            "Cached keys dropped by revalidation: their row changed without a notice reaching this node",
+            key_cache_stale.clone(),
+        );
         let by_code = Code::ALL
             .iter()
             .map(|c| verifications.get_or_create(&(*c).into()).clone())
@@ -94,6 +111,8 @@ impl Metrics {
             cache_hits,
             cache_misses,
             usage_flushes,
+            key_cache_listening,
+            key_cache_stale,
         }
     }
 

@@ -2,127 +2,60 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::Instant;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite, time::Duration};
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use crate::auth::session_store::PgSessionStore;
 use crate::auth::throttle::LoginThrottle;
+use crate::clock::{self, SharedClock};
 use crate::config::{Config, DatabaseChoice};
 use crate::embedded_pg::EmbeddedPostgres;
-use crate::metrics::{Metrics, ResultLabel};
+use crate::jobs::Jobs;
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::verify::Verifier;
-use crate::{auth, bootstrap, db, middleware, routes, verify};
+use crate::{auth, bootstrap, db, middleware, routes};
+use tokio::sync::watch;
 
 pub struct Application {
     server: Server,
     address: SocketAddr,
     embedded: Option<EmbeddedPostgres>,
-    background: Background,
+    jobs: Jobs,
 }
 
-/// The listener and usage flusher threads, stopped after the server has drained.
-struct Background {
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
-    pool: db::PgPool,
-    verifier: Arc<Verifier>,
-    metrics: Arc<Metrics>,
+/// Stops a running application from anywhere, without awaiting it (tests drop it at their end).
+#[derive(Clone)]
+pub struct StopHandle {
+    server: ServerHandle,
+    jobs: Arc<watch::Sender<bool>>,
 }
 
-impl Background {
-    fn start(
-        url: &str,
-        pool: db::PgPool,
-        verifier: Arc<Verifier>,
-        metrics: Arc<Metrics>,
-    ) -> anyhow::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let listener =
-            verify::listener::spawn(url.to_owned(), verifier.cache.clone(), stop.clone())?;
-        let flusher = {
-            let (stop, pool, verifier, metrics) = (
-                stop.clone(),
-                pool.clone(),
-                verifier.clone(),
-                metrics.clone(),
-            );
-            std::thread::Builder::new()
-                .name("keyward-usage".to_owned())
-                .spawn(move || {
-                    let mut last = Instant::now();
-                    let mut last_sweep = Instant::now();
-                    while !stop.load(Ordering::Acquire) {
-                        std::thread::sleep(std::time::Duration::from_millis(100));
-                        if last.elapsed() >= USAGE_FLUSH_INTERVAL {
-                            flush_usage(&pool, &verifier, &metrics);
-                            last = Instant::now();
-                        }
-                        if last_sweep.elapsed() >= SESSION_SWEEP_INTERVAL {
-                            // Expired sessions are refused anyway; this keeps the table small.
-                            if let Ok(mut conn) = pool.get() {
-                                let _ = db::sessions::delete_expired(&mut conn);
-                            }
-                            last_sweep = Instant::now();
-                        }
-                    }
-                })?
-        };
-        Ok(Self {
-            stop,
-            threads: vec![listener, flusher],
-            pool,
-            verifier,
-            metrics,
-        })
+impl StopHandle {
+    /// Stops accepting, drops open connections and stops the background tasks.
+    pub fn stop_now(&self) {
+        self.jobs.send_replace(true);
+        // The command is sent at once; the returned future only waits for completion.
+        drop(self.server.stop(false));
     }
-
-    /// Stops the threads, then writes whatever usage is still buffered.
-    fn finish(self) {
-        self.stop.store(true, Ordering::Release);
-        for thread in self.threads {
-            let _ = thread.join();
-        }
-        flush_usage(&self.pool, &self.verifier, &self.metrics);
-    }
-}
-
-fn flush_usage(pool: &db::PgPool, verifier: &Verifier, metrics: &Metrics) {
-    let result = pool
-        .get()
-        .map_err(anyhow::Error::from)
-        .and_then(|mut conn| verifier.usage.flush(&mut conn));
-    let label = match result {
-        Ok(0) => return,
-        Ok(_) => "ok",
-        Err(e) => {
-            tracing::warn!(error = %e, "writing usage counts failed; they stay buffered");
-            "error"
-        }
-    };
-    metrics
-        .usage_flushes
-        .get_or_create(&ResultLabel { result: label })
-        .inc();
 }
 
 /// How long a dashboard session lives without activity.
 const SESSION_TTL_HOURS: i64 = 12;
-/// Usage counts reach the database at most this often (and on shutdown).
-const USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
-const SESSION_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 const THROTTLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl Application {
+    /// Builds on the machine's clock. Must be called inside the tokio runtime that will run it.
     pub fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, clock::system())
+    }
+
+    pub fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let (url, embedded) = match &config.database {
             DatabaseChoice::Url(url) => (url.clone(), None),
             DatabaseChoice::Embedded(dir) => {
@@ -142,8 +75,14 @@ impl Application {
         };
 
         let metrics = Arc::new(Metrics::new());
-        let verifier = Arc::new(Verifier::new(pool.clone(), metrics.clone()));
-        let background = Background::start(&url, pool.clone(), verifier.clone(), metrics.clone())?;
+        let verifier = Arc::new(Verifier::new(pool.clone(), metrics.clone(), clock.clone()));
+        let jobs = Jobs::start(
+            &url,
+            pool.clone(),
+            verifier.clone(),
+            metrics.clone(),
+            config.cache_revalidate_every,
+        );
 
         let listener = TcpListener::bind(&config.bind)?;
         let address = listener.local_addr()?;
@@ -155,6 +94,7 @@ impl Application {
             ip_throttle: LoginThrottle::new(50, THROTTLE_WINDOW),
             verifier,
             metrics,
+            clock,
         });
         let server = HttpServer::new(move || {
             let sessions =
@@ -192,7 +132,7 @@ impl Application {
             server,
             address,
             embedded,
-            background,
+            jobs,
         })
     }
 
@@ -200,10 +140,18 @@ impl Application {
         self.address
     }
 
-    /// Serves until SIGTERM/SIGINT (in-flight requests finish), then stops the embedded database.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            server: self.server.handle(),
+            jobs: self.jobs.stopper(),
+        }
+    }
+
+    /// Serves until SIGTERM/SIGINT (in-flight requests finish), stops the background tasks,
+    /// writes buffered usage, then stops the embedded database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
-        self.background.finish();
+        self.jobs.finish().await;
         served?;
         if let Some(pg) = &self.embedded {
             pg.stop()?;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::throttle::LoginThrottle;
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::PgPool;
 use crate::metrics::Metrics;
@@ -16,4 +17,16 @@ pub struct AppState {
     pub ip_throttle: LoginThrottle,
     pub verifier: Arc<Verifier>,
     pub metrics: Arc<Metrics>,
+    pub clock: SharedClock,
+}
+
+impl AppState {
+    /// A change made now by `actor`, updating this node's key cache once it commits.
+    pub fn change(&self, actor: crate::db::audit::Actor) -> crate::services::Change {
+        crate::services::Change {
+            actor,
+            now: self.clock.now(),
+            cache: self.verifier.cache.clone(),
+        }
+    }
 }

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use super::schema::api_keys;
+use super::schema::{api_key_previous_secrets, api_keys};
 use crate::domain::api_key::{KeyStatus, KeyType};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -20,12 +20,12 @@ pub struct ApiKey {
     pub expires_at: Option<DateTime<Utc>>,
     pub rate_limit_per_minute: Option<i32>,
     pub revoked_at: Option<DateTime<Utc>>,
-    pub previous_digest: Option<Vec<u8>>,
-    pub previous_valid_until: Option<DateTime<Utc>>,
     pub created_by: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Bumped by every change: a cached copy with another version is stale.
+    pub version: i64,
 }
 
 impl ApiKey {
@@ -35,10 +35,28 @@ impl ApiKey {
     pub fn key_type(&self) -> KeyType {
         KeyType::parse(&self.key_type).unwrap_or(KeyType::Secret)
     }
-    /// Every digest that may currently be cached for this key.
+}
+
+/// A rotated key's earlier secret that still works until `valid_until`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_key_previous_secrets)]
+pub struct PreviousSecret {
+    pub digest: Vec<u8>,
+    pub valid_until: DateTime<Utc>,
+}
+
+/// A key read with `FOR UPDATE`, with its earlier secrets: until the transaction ends nobody
+/// else can change it, so every digest named here is every digest a node may have cached.
+#[derive(Debug, Clone)]
+pub struct LockedKey {
+    pub key: ApiKey,
+    pub previous: Vec<PreviousSecret>,
+}
+
+impl LockedKey {
     pub fn digests(&self) -> Vec<Vec<u8>> {
-        std::iter::once(self.digest.clone())
-            .chain(self.previous_digest.clone())
+        std::iter::once(self.key.digest.clone())
+            .chain(self.previous.iter().map(|p| p.digest.clone()))
             .collect()
     }
 }
@@ -93,72 +111,130 @@ pub fn insert(conn: &mut PgConnection, new: &NewApiKey<'_>) -> QueryResult<Optio
     )
 }
 
-/// Sets the switch to the state asked for (not a flip); revoked keys stay as they are.
-pub fn set_enabled(
+/// Locks one key of this environment for the rest of the transaction (`FOR UPDATE`), with its
+/// earlier secrets. Every read-then-write of a key starts here, so concurrent changes queue up
+/// instead of acting on a row that is already stale.
+pub fn lock(
     conn: &mut PgConnection,
     environment_id: i64,
     id: i64,
-    enabled: bool,
-) -> QueryResult<Option<ApiKey>> {
-    diesel::update(
-        api_keys::table
-            .filter(api_keys::environment_id.eq(environment_id))
-            .filter(api_keys::id.eq(id))
-            .filter(api_keys::revoked_at.is_null()),
-    )
-    .set((
-        api_keys::enabled.eq(enabled),
-        api_keys::updated_at.eq(Utc::now()),
-    ))
-    .returning(ApiKey::as_returning())
-    .get_result(conn)
-    .optional()
+) -> QueryResult<Option<LockedKey>> {
+    let Some(key) = api_keys::table
+        .filter(api_keys::environment_id.eq(environment_id))
+        .filter(api_keys::id.eq(id))
+        .select(ApiKey::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let previous = previous_secrets(conn, id)?;
+    Ok(Some(LockedKey { key, previous }))
 }
 
-/// Replaces the secret. With `old_valid_until` the old digest keeps working until then.
-pub fn rotate(
+/// A key's earlier secrets, newest first.
+pub fn previous_secrets(conn: &mut PgConnection, id: i64) -> QueryResult<Vec<PreviousSecret>> {
+    api_key_previous_secrets::table
+        .filter(api_key_previous_secrets::api_key_id.eq(id))
+        .order(api_key_previous_secrets::id.desc())
+        .select(PreviousSecret::as_select())
+        .load(conn)
+}
+
+/// Sets the switch to the state asked for (not a flip). The caller holds the row's lock.
+pub fn set_enabled(
     conn: &mut PgConnection,
-    key: &ApiKey,
+    id: i64,
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> QueryResult<ApiKey> {
+    diesel::update(api_keys::table.find(id))
+        .set((api_keys::enabled.eq(enabled), api_keys::updated_at.eq(now)))
+        .returning(ApiKey::as_returning())
+        .get_result(conn)
+}
+
+/// Replaces the current secret. The caller holds the row's lock and decides what becomes of
+/// the old one (`keep_previous` or `drop_previous`).
+pub fn replace_secret(
+    conn: &mut PgConnection,
+    id: i64,
     new_digest: &[u8],
     new_masked: &str,
-    old_valid_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> QueryResult<ApiKey> {
-    let previous = old_valid_until.map(|_| key.digest.clone());
-    diesel::update(api_keys::table.find(key.id))
+    diesel::update(api_keys::table.find(id))
         .set((
             api_keys::digest.eq(new_digest),
             api_keys::masked.eq(new_masked),
-            api_keys::previous_digest.eq(previous),
-            api_keys::previous_valid_until.eq(old_valid_until),
-            api_keys::updated_at.eq(Utc::now()),
+            api_keys::updated_at.eq(now),
         ))
         .returning(ApiKey::as_returning())
         .get_result(conn)
 }
 
-/// Revokes for good; `None` when already revoked or not in this environment.
-pub fn revoke(
+/// Keeps `digest` working until `valid_until`, then trims the key's earlier secrets to the
+/// newest `keep` that have not yet ended.
+pub fn keep_previous(
     conn: &mut PgConnection,
-    environment_id: i64,
     id: i64,
-) -> QueryResult<Option<ApiKey>> {
-    let now = Utc::now();
-    diesel::update(
-        api_keys::table
-            .filter(api_keys::environment_id.eq(environment_id))
-            .filter(api_keys::id.eq(id))
-            .filter(api_keys::revoked_at.is_null()),
+    digest: &[u8],
+    valid_until: DateTime<Utc>,
+    keep: i64,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::insert_into(api_key_previous_secrets::table)
+        .values((
+            api_key_previous_secrets::api_key_id.eq(id),
+            api_key_previous_secrets::digest.eq(digest),
+            api_key_previous_secrets::valid_until.eq(valid_until),
+        ))
+        .execute(conn)?;
+    let kept: Vec<i64> = api_key_previous_secrets::table
+        .filter(api_key_previous_secrets::api_key_id.eq(id))
+        .filter(api_key_previous_secrets::valid_until.gt(now))
+        .order(api_key_previous_secrets::id.desc())
+        .limit(keep)
+        .select(api_key_previous_secrets::id)
+        .load(conn)?;
+    diesel::delete(
+        api_key_previous_secrets::table
+            .filter(api_key_previous_secrets::api_key_id.eq(id))
+            .filter(api_key_previous_secrets::id.ne_all(kept)),
     )
-    .set((
-        api_keys::revoked_at.eq(now),
-        api_keys::enabled.eq(false),
-        api_keys::previous_digest.eq(None::<Vec<u8>>),
-        api_keys::previous_valid_until.eq(None::<DateTime<Utc>>),
-        api_keys::updated_at.eq(now),
-    ))
-    .returning(ApiKey::as_returning())
-    .get_result(conn)
-    .optional()
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// Ends every earlier secret of a key at once.
+pub fn drop_previous(conn: &mut PgConnection, id: i64) -> QueryResult<()> {
+    diesel::delete(
+        api_key_previous_secrets::table.filter(api_key_previous_secrets::api_key_id.eq(id)),
+    )
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// Revokes for good. The caller holds the row's lock and has checked it is not revoked yet.
+pub fn revoke(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> QueryResult<ApiKey> {
+    drop_previous(conn, id)?;
+    diesel::update(api_keys::table.find(id))
+        .set((
+            api_keys::revoked_at.eq(now),
+            api_keys::enabled.eq(false),
+            api_keys::updated_at.eq(now),
+        ))
+        .returning(ApiKey::as_returning())
+        .get_result(conn)
+}
+
+/// The current row version of each of these keys (a missing id is a deleted key).
+pub fn versions(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+    api_keys::table
+        .filter(api_keys::id.eq_any(ids))
+        .select((api_keys::id, api_keys::version))
+        .load(conn)
 }
 
 /// The channel every node listens on to drop cached key state.
@@ -178,23 +254,35 @@ pub fn notify_changed(conn: &mut PgConnection, digests: &[Vec<u8>]) -> QueryResu
         .map(|_| ())
 }
 
-/// The key a presented digest names (current secret, or the previous one during a grace
+/// What a presented digest names: the key, its project and environment slugs, and for an
+/// earlier secret of a rotated key the time it stops working.
+pub type DigestMatch = (ApiKey, String, String, Option<DateTime<Utc>>);
+
+/// The key a presented digest names (its current secret, or an earlier one during a grace
 /// period), with the slugs of its project and environment.
-pub fn find_by_digest(
-    conn: &mut PgConnection,
-    digest: &[u8],
-) -> QueryResult<Option<(ApiKey, String, String)>> {
+pub fn find_by_digest(conn: &mut PgConnection, digest: &[u8]) -> QueryResult<Option<DigestMatch>> {
     use super::schema::{environments, projects};
-    api_keys::table
+    let current = api_keys::table
         .inner_join(environments::table.inner_join(projects::table))
-        .filter(
-            api_keys::digest
-                .eq(digest)
-                .or(api_keys::previous_digest.eq(digest)),
-        )
+        .filter(api_keys::digest.eq(digest))
         .select((ApiKey::as_select(), projects::slug, environments::slug))
-        .first(conn)
-        .optional()
+        .first::<(ApiKey, String, String)>(conn)
+        .optional()?;
+    if let Some((key, project, env)) = current {
+        return Ok(Some((key, project, env, None)));
+    }
+    let previous = api_key_previous_secrets::table
+        .inner_join(api_keys::table.inner_join(environments::table.inner_join(projects::table)))
+        .filter(api_key_previous_secrets::digest.eq(digest))
+        .select((
+            ApiKey::as_select(),
+            projects::slug,
+            environments::slug,
+            api_key_previous_secrets::valid_until,
+        ))
+        .first::<(ApiKey, String, String, DateTime<Utc>)>(conn)
+        .optional()?;
+    Ok(previous.map(|(key, project, env, until)| (key, project, env, Some(until))))
 }
 
 /// Changes from the management API; `None` leaves a field as it is.
@@ -212,11 +300,11 @@ pub struct KeyChanges {
 /// `Ok(None)` when the new name is taken by another live key.
 pub fn update(
     conn: &mut PgConnection,
-    key: &ApiKey,
+    id: i64,
     changes: &KeyChanges,
 ) -> QueryResult<Option<ApiKey>> {
     super::none_if_taken(
-        diesel::update(api_keys::table.find(key.id))
+        diesel::update(api_keys::table.find(id))
             .set(changes)
             .returning(ApiKey::as_returning())
             .get_result(conn),

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::audit_events;
+use crate::domain::audit::{AuditAction, AuditTarget};
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = audit_events)]
@@ -67,8 +68,8 @@ impl Actor {
         &self,
         conn: &mut PgConnection,
         environment_id: Option<i64>,
-        target: &str,
-        action: &str,
+        target: AuditTarget,
+        action: AuditAction,
         details: serde_json::Value,
     ) -> QueryResult<()> {
         record(
@@ -78,8 +79,8 @@ impl Actor {
                 actor_key_id: self.key_id,
                 client_ip: self.ip.as_deref(),
                 environment_id,
-                target,
-                action,
+                target: &target.to_string(),
+                action: action.as_str(),
                 details: details.to_string(),
             },
         )

@@ -14,12 +14,20 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         rate_limit_per_minute -> Nullable<Int4>,
         revoked_at -> Nullable<Timestamptz>,
-        previous_digest -> Nullable<Bytea>,
-        previous_valid_until -> Nullable<Timestamptz>,
         created_by -> Nullable<Int8>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         last_used_at -> Nullable<Timestamptz>,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    api_key_previous_secrets (id) {
+        id -> Int8,
+        api_key_id -> Int8,
+        digest -> Bytea,
+        valid_until -> Timestamptz,
     }
 }
 
@@ -104,6 +112,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(api_key_previous_secrets -> api_keys (api_key_id));
 diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(api_keys -> environments (environment_id));
 diesel::joinable!(api_keys -> users (created_by));
@@ -113,6 +122,7 @@ diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_key_previous_secrets,
     api_key_usage,
     api_keys,
     audit_events,

@@ -1,6 +1,7 @@
 //! Typed values parsed at the edge. Nothing here knows about Diesel or actix.
 
 pub mod api_key;
+pub mod audit;
 pub mod key_format;
 pub mod project;
 pub mod user;

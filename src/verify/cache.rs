@@ -3,7 +3,11 @@
 //! Invalidation must never lose to a concurrent read-through: a miss notes the epoch before it
 //! queries and stores its answer only if no invalidation happened meanwhile. While the node
 //! is not listening for change notices, nothing is served from memory at all (fail closed).
+//! Known keys leave by notices; as a bound on a notice that never arrived, each entry also
+//! lives at most `POSITIVE_TTL` unless a revalidation (off the request path) found its row
+//! version still current and renewed it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,15 +22,37 @@ pub type Lookup = Option<Arc<KeyState>>;
 
 /// How long "no such key" is remembered: a flood of invented keys costs one query per few seconds.
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
-/// Known keys leave by notices, unknown ones by their TTL; this bound only caps memory under a
-/// flood of invented keys.
+/// The longest a known key's state is served without its row version being checked again.
+pub const POSITIVE_TTL: Duration = Duration::from_secs(60);
+/// This bound only caps memory under a flood of invented keys.
 const MAX_ENTRIES: u64 = 1_000_000;
+/// Revalidation holds the write lock for this many entries at a time, so notices never wait long.
+const REVALIDATE_CHUNK: usize = 1024;
 
 struct Lifetimes;
 
+fn lifetime(value: &Lookup) -> Duration {
+    if value.is_some() {
+        POSITIVE_TTL
+    } else {
+        NEGATIVE_TTL
+    }
+}
+
 impl moka::Expiry<KeyDigest, Lookup> for Lifetimes {
     fn expire_after_create(&self, _: &KeyDigest, value: &Lookup, _: Instant) -> Option<Duration> {
-        value.is_none().then_some(NEGATIVE_TTL)
+        Some(lifetime(value))
+    }
+
+    /// A re-insert (a read-through or a renewal after revalidation) starts a fresh lifetime.
+    fn expire_after_update(
+        &self,
+        _: &KeyDigest,
+        value: &Lookup,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(lifetime(value))
     }
 }
 
@@ -69,6 +95,10 @@ impl KeyCache {
         self.epoch.load(Ordering::Acquire)
     }
 
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
     pub fn insert_unless_changed(&self, digest: KeyDigest, lookup: Lookup, epoch_before: u64) {
         let Ok(_guard) = self.writes.lock() else {
             return;
@@ -103,13 +133,63 @@ impl KeyCache {
         self.invalidate(digests);
     }
 
-    /// Called by the listener: memory is trusted only while notices can arrive.
-    pub fn set_listening(&self, listening: bool) {
-        self.invalidate_all();
-        self.listening.store(listening, Ordering::Release);
-        if listening {
-            // A notice may have been lost between connecting and LISTEN taking effect.
-            self.invalidate_all();
-        }
+    /// Every known key's cached state (not the negative entries), for revalidation.
+    pub fn known(&self) -> Vec<(KeyDigest, Arc<KeyState>)> {
+        self.entries
+            .iter()
+            .filter_map(|(digest, lookup)| lookup.map(|state| (*digest, state)))
+            .collect()
     }
+
+    /// Compares each cached state in `known` with its row's current version: stale or deleted
+    /// ones are dropped; with `renew`, current ones start a fresh lifetime. An entry replaced
+    /// meanwhile (by a notice or a read-through) is left to its newer owner.
+    pub fn revalidate(
+        &self,
+        known: Vec<(KeyDigest, Arc<KeyState>)>,
+        current: &HashMap<i64, i64>,
+        renew: bool,
+    ) -> Revalidated {
+        let mut outcome = Revalidated::default();
+        for chunk in known.chunks(REVALIDATE_CHUNK) {
+            let Ok(_guard) = self.writes.lock() else {
+                return outcome;
+            };
+            for (digest, state) in chunk {
+                let still_cached = matches!(
+                    self.entries.get(digest),
+                    Some(Some(cached)) if Arc::ptr_eq(&cached, state)
+                );
+                if !still_cached {
+                    continue;
+                }
+                if current.get(&state.key_id) == Some(&state.version) {
+                    if renew {
+                        self.entries.insert(*digest, Some(state.clone()));
+                    }
+                    outcome.current += 1;
+                } else {
+                    self.epoch.fetch_add(1, Ordering::AcqRel);
+                    self.entries.invalidate(digest);
+                    outcome.stale += 1;
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Called by the listener: memory is trusted only while notices can arrive. Entries are
+    /// kept while not listening (they are not served), and revalidated before listening resumes.
+    pub fn set_listening(&self, listening: bool) {
+        let _guard = self.writes.lock();
+        // Read-throughs that began before this moment must not insert what they read.
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.listening.store(listening, Ordering::Release);
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Revalidated {
+    pub current: usize,
+    pub stale: usize,
 }

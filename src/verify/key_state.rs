@@ -2,7 +2,6 @@ use chrono::{DateTime, Utc};
 
 use crate::db::api_keys::ApiKey;
 use crate::domain::api_key::KeyType;
-use crate::domain::key_format::KeyDigest;
 
 /// What the hot path needs to know about a key, cached by digest.
 #[derive(Debug, Clone)]
@@ -20,6 +19,8 @@ pub struct KeyState {
     pub rate_limit: Option<u32>,
     /// Set when this digest is a rotated key's previous secret: it works until then.
     pub valid_until: Option<DateTime<Utc>>,
+    /// The row version this was read at: a copy whose version is no longer current is stale.
+    pub version: i64,
 }
 
 impl KeyState {
@@ -27,9 +28,8 @@ impl KeyState {
         key: &ApiKey,
         project: String,
         environment: String,
-        digest: &KeyDigest,
+        valid_until: Option<DateTime<Utc>>,
     ) -> Self {
-        let is_previous = key.digest.as_slice() != digest.as_bytes();
         Self {
             key_id: key.id,
             environment_id: key.environment_id,
@@ -44,9 +44,8 @@ impl KeyState {
             rate_limit: key
                 .rate_limit_per_minute
                 .and_then(|n| u32::try_from(n).ok()),
-            // A previous digest without a deadline cannot happen; treat it as already gone.
-            valid_until: is_previous
-                .then(|| key.previous_valid_until.unwrap_or(DateTime::<Utc>::MIN_UTC)),
+            valid_until,
+            version: key.version,
         }
     }
 

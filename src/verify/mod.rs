@@ -4,19 +4,22 @@
 
 pub mod cache;
 pub mod key_state;
-pub mod listener;
 pub mod rate_limit;
 pub mod usage;
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use std::collections::HashMap;
 
+use chrono::Utc;
+use diesel::PgConnection;
+
+use crate::clock::SharedClock;
 use crate::db::{self, PgPool};
 use crate::domain::key_format::{KeyDigest, ParsedKey};
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use cache::KeyCache;
+use cache::{KeyCache, Revalidated};
 use key_state::KeyState;
 use rate_limit::{RateInfo, RateLimits};
 use usage::UsageBuffer;
@@ -124,17 +127,30 @@ pub struct Verifier {
     limits: RateLimits,
     metrics: Arc<Metrics>,
     pool: PgPool,
+    clock: SharedClock,
 }
 
 impl Verifier {
-    pub fn new(pool: PgPool, metrics: Arc<Metrics>) -> Self {
+    pub fn new(pool: PgPool, metrics: Arc<Metrics>, clock: SharedClock) -> Self {
         Self {
             cache: Arc::new(KeyCache::new()),
             usage: Arc::new(UsageBuffer::default()),
-            limits: RateLimits::new(),
+            limits: RateLimits::new(clock.clone()),
             metrics,
             pool,
+            clock,
         }
+    }
+
+    /// Checks every cached key against its row's current version (one query), dropping stale
+    /// copies; with `renew`, current ones start a fresh lifetime. Runs off the request path.
+    pub fn revalidate(&self, conn: &mut PgConnection, renew: bool) -> anyhow::Result<Revalidated> {
+        let known = self.cache.known();
+        let mut ids: Vec<i64> = known.iter().map(|(_, state)| state.key_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let current: HashMap<i64, i64> = db::api_keys::versions(conn, &ids)?.into_iter().collect();
+        Ok(self.cache.revalidate(known, &current, renew))
     }
 
     pub async fn verify(
@@ -143,7 +159,7 @@ impl Verifier {
         environment: Option<&str>,
         scope: Option<&str>,
     ) -> Result<Verdict, AppError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let verdict = self.decide(presented, environment, scope, now).await?;
         self.metrics.count_verification(verdict.code);
         if let Some(key) = &verdict.key {
@@ -215,8 +231,9 @@ impl Verifier {
             Ok(db::api_keys::find_by_digest(conn, digest.as_bytes())?)
         })
         .await?;
-        let state = row
-            .map(|(key, project, env)| Arc::new(KeyState::from_row(&key, project, env, &digest)));
+        let state = row.map(|(key, project, env, valid_until)| {
+            Arc::new(KeyState::from_row(&key, project, env, valid_until))
+        });
         self.cache
             .insert_unless_changed(digest, state.clone(), epoch);
         Ok(state)

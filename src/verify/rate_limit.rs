@@ -5,12 +5,27 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock as _;
 use governor::middleware::StateInformationMiddleware;
+use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
-type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+use crate::clock::SharedClock;
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, LimiterClock, StateInformationMiddleware>;
+
+/// The app's injectable clock, as governor wants it: nanoseconds since the Unix epoch.
+#[derive(Clone)]
+struct LimiterClock(SharedClock);
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = Nanos;
+    fn now(&self) -> Nanos {
+        let nanos = self.0.now().timestamp_nanos_opt().unwrap_or(0);
+        Nanos::from(u64::try_from(nanos).unwrap_or(0))
+    }
+}
 
 /// What the `X-RateLimit-*` and `Retry-After` headers say.
 #[derive(Debug, Clone, Copy)]
@@ -25,22 +40,16 @@ pub struct RateInfo {
 
 pub struct RateLimits {
     limiters: moka::sync::Cache<i64, Arc<(u32, Limiter)>>,
-    clock: DefaultClock,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        Self::new()
-    }
+    clock: LimiterClock,
 }
 
 impl RateLimits {
-    pub fn new() -> Self {
+    pub fn new(clock: SharedClock) -> Self {
         Self {
             limiters: moka::sync::Cache::builder()
                 .time_to_idle(Duration::from_secs(10 * 60))
                 .build(),
-            clock: DefaultClock::default(),
+            clock: LimiterClock(clock),
         }
     }
 
@@ -48,7 +57,8 @@ impl RateLimits {
         let make = || {
             Arc::new((
                 per_minute.get(),
-                RateLimiter::direct(Quota::per_minute(per_minute)).with_middleware(),
+                RateLimiter::direct_with_clock(Quota::per_minute(per_minute), self.clock.clone())
+                    .with_middleware(),
             ))
         };
         let current = self.limiters.get_with(key_id, make);
@@ -102,7 +112,7 @@ mod tests {
 
     #[test]
     fn refuses_past_the_allowance_and_says_when_to_retry() {
-        let limits = RateLimits::new();
+        let limits = RateLimits::new(crate::clock::system());
         for n in (0..3).rev() {
             let info = limits.check(1, 3);
             assert_eq!(info.retry_after_secs, None);

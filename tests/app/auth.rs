@@ -127,7 +127,7 @@ async fn first_start_creates_the_admin_and_the_default_project_with_three_enviro
         ]
     );
     // A second node starting on the same database creates nothing twice.
-    new_node(&app.db_url, |_| {});
+    new_node(&app.db_url, |_| {}).await;
     assert_eq!(keyward::db::users::count(&mut conn).unwrap(), 1);
     assert_eq!(keyward::db::projects::count(&mut conn).unwrap(), 1);
 }

@@ -7,14 +7,17 @@ use std::sync::OnceLock;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use keyward::auth::password;
+pub use keyward::clock::ManualClock;
+use keyward::clock::SharedClock;
 use keyward::config::{Config, DatabaseChoice};
 use keyward::db;
 use keyward::domain::key_format::KeyPrefix;
 use keyward::domain::user::{Password, Role};
 use keyward::embedded_pg::EmbeddedPostgres;
-use keyward::startup::Application;
+use keyward::startup::{Application, StopHandle};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
+use std::sync::Arc;
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -101,10 +104,13 @@ pub struct TestApp {
     pub address: String,
     pub db_url: String,
     db_name: String,
+    node: Node,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // The server and its background tasks stop before their database goes.
+        self.node.stop.stop_now();
         if let Ok(mut admin) = PgConnection::establish(&cluster().url("postgres")) {
             let _ = admin.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -118,7 +124,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// An app whose clock stands still until the test moves it.
+pub async fn spawn_app_with_clock(clock: Arc<ManualClock>) -> TestApp {
+    spawn_app_on(|_| {}, clock).await
+}
+
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(adjust, keyward::clock::system()).await
+}
+
+async fn spawn_app_on(adjust: impl FnOnce(&mut Config), clock: SharedClock) -> TestApp {
     let template = template();
     let db_name = format!("kw_test_{}", keyward::auth::random_token(8).unwrap());
     let mut admin = PgConnection::establish(&cluster().url("postgres")).unwrap();
@@ -126,16 +141,41 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .batch_execute(&format!("CREATE DATABASE {db_name} TEMPLATE {template}"))
         .unwrap();
     let db_url = cluster().url(&db_name);
-    let app = new_node(&db_url, adjust);
+    let node = start_node(&db_url, adjust, clock).await;
     TestApp {
-        address: app,
+        address: node.address.clone(),
         db_url,
         db_name,
+        node,
     }
 }
 
-/// Starts one more server node on the given database; returns its base URL.
-pub fn new_node(db_url: &str, adjust: impl FnOnce(&mut Config)) -> String {
+/// A server node of a test; it stops when dropped.
+pub struct Node {
+    pub address: String,
+    stop: StopHandle,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.stop_now();
+    }
+}
+
+impl std::ops::Deref for Node {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.address
+    }
+}
+
+/// Starts one more server node on the given database.
+pub async fn new_node(db_url: &str, adjust: impl FnOnce(&mut Config)) -> Node {
+    start_node(db_url, adjust, keyward::clock::system()).await
+}
+
+/// Starts a node and waits until it hears change notices, so tests begin from the steady state.
+async fn start_node(db_url: &str, adjust: impl FnOnce(&mut Config), clock: SharedClock) -> Node {
     let mut config = Config {
         bind: "127.0.0.1:0".to_owned(),
         database: DatabaseChoice::Url(db_url.to_owned()),
@@ -144,12 +184,36 @@ pub fn new_node(db_url: &str, adjust: impl FnOnce(&mut Config)) -> String {
         admin_password: Some(PASSWORD.to_owned()),
         secure_cookies: false,
         pool_size: 4,
+        cache_revalidate_every: keyward::jobs::REVALIDATE_EVERY,
     };
     adjust(&mut config);
-    let app = Application::build(config).expect("build the application");
+    let app = Application::build_with_clock(config, clock).expect("build the application");
     let address = format!("http://{}", app.address());
+    let stop = app.stop_handle();
     tokio::spawn(app.run_until_stopped());
-    address
+    let started = std::time::Instant::now();
+    while metric(&address, "keyward_key_cache_listening").await != 1.0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the node never started listening for key changes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    Node { address, stop }
+}
+
+/// One sample of a `/metrics` series without labels.
+pub async fn metric(base: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -444,7 +508,7 @@ pub fn make_key(
         ApiKeyName, Expiry, KeyDescription, KeyType, RateLimit, Scopes,
     };
     use keyward::domain::key_format::KeyTag;
-    use keyward::lifecycle::{KeyHome, KeySpec};
+    use keyward::services::keys::{KeyHome, KeySpec};
     let mut conn = app.conn();
     let (_, e) = db::projects::find_environment(&mut conn, PROJECT, env)
         .unwrap()
@@ -462,15 +526,14 @@ pub fn make_key(
         expiry: Expiry::NEVER,
         rate_limit: rate_limit.map(|n| RateLimit::new(n).unwrap()),
     };
-    let (key, plain) = keyward::lifecycle::create(
-        &mut conn,
-        &home,
-        &spec,
-        &Default::default(),
-        &keyward::verify::cache::KeyCache::new(),
-    )
-    .unwrap()
-    .unwrap();
+    let change = keyward::services::Change {
+        actor: Default::default(),
+        now: chrono::Utc::now(),
+        cache: std::sync::Arc::new(keyward::verify::cache::KeyCache::new()),
+    };
+    let (key, plain) = keyward::services::keys::create(&mut conn, &home, &spec, &change)
+        .unwrap()
+        .unwrap();
     (key.id, plain.expose().to_owned())
 }
 

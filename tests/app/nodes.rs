@@ -11,7 +11,7 @@ use crate::helpers::*;
 async fn a_key_switched_off_through_node_a_is_refused_by_node_b() {
     let app = spawn_app().await;
     let node_a = &app.address;
-    let node_b = new_node(&app.db_url, |_| {});
+    let node_b = new_node(&app.db_url, |_| {}).await;
     let (id, key) = make_key(&app, ENV, "shared", &["read"], None);
     // Node B has the key in memory.
     for _ in 0..3 {
@@ -47,40 +47,252 @@ async fn a_key_switched_off_through_node_a_is_refused_by_node_b() {
     assert_eq!(verify(node_a, Some(&key), None).await.code(), "DISABLED");
 }
 
+/// Polls `check` every 10 ms until it holds; panics with `what` after 10 s.
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn kill_listening_connection(app: &TestApp) {
+    let mut conn = app.conn();
+    let killed: Vec<bool> = diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+           AND (query ILIKE 'LISTEN%' OR query = 'SELECT 1')",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert!(killed.iter().any(|k| *k), "found the listening connection");
+}
+
 #[tokio::test]
 async fn a_node_that_loses_its_listening_connection_reads_through_instead_of_serving_stale_state() {
     let app = spawn_app().await;
     let (id, key) = make_key(&app, ENV, "watched", &["read"], None);
+    let listening = "keyward_key_cache_listening";
+    until("the node listens", || async {
+        metric(&app.address, listening).await == 1.0
+    })
+    .await;
     assert_eq!(verify(&app.address, Some(&key), None).await.code(), "VALID");
 
-    let mut conn = app.conn();
-    let db_name: String = diesel::dsl::sql::<diesel::sql_types::Text>("SELECT current_database()")
-        .get_result(&mut conn)
-        .unwrap();
-    let killed: Vec<bool> = diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = '{db_name}' AND pid <> pg_backend_pid() AND (query ILIKE 'LISTEN%' OR query = 'SELECT 1')"
-    ))
-    .load(&mut conn)
-    .unwrap();
-    assert!(killed.iter().any(|k| *k), "found the listening connection");
-    tokio::time::sleep(Duration::from_millis(600)).await;
-
+    kill_listening_connection(&app);
+    until("the node notices the loss", || async {
+        metric(&app.address, listening).await == 0.0
+    })
+    .await;
     // A change the node cannot hear about (no NOTIFY): only reading through can see it.
     diesel::update(api_keys::table.find(id))
         .set(api_keys::enabled.eq(false))
-        .execute(&mut conn)
+        .execute(&mut app.conn())
         .unwrap();
     assert_eq!(
         verify(&app.address, Some(&key), None).await.code(),
         "DISABLED"
     );
 
-    // Once it listens again, notices work as before.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Listening again, it checked the versions of what it holds: the VALID copy it cached
+    // before the loss is gone, not served.
+    until("the node listens again", || async {
+        metric(&app.address, listening).await == 1.0
+    })
+    .await;
+    assert_eq!(
+        verify(&app.address, Some(&key), None).await.code(),
+        "DISABLED"
+    );
+    assert!(metric(&app.address, "keyward_key_cache_stale_dropped_total").await >= 1.0);
+
+    // And notices work as before.
     let admin = app.signed_in_as(Who::Admin).await;
     admin.switch(id, true).await;
     assert_eq!(verify(&app.address, Some(&key), None).await.code(), "VALID");
+}
+
+#[tokio::test]
+async fn a_cached_key_never_outlives_a_change_whose_notice_was_lost() {
+    let app = spawn_app_with(|c| c.cache_revalidate_every = Duration::from_millis(100)).await;
+    let (id, key) = make_key(&app, ENV, "unheard", &["read"], None);
+    until("the key is served from memory", || async {
+        verify(&app.address, Some(&key), None).await.code() == "VALID"
+            && metric(&app.address, "keyward_key_cache_hits_total").await >= 1.0
+    })
+    .await;
+    // Switched off behind the node's back: no notice is ever sent.
+    diesel::update(api_keys::table.find(id))
+        .set(api_keys::enabled.eq(false))
+        .execute(&mut app.conn())
+        .unwrap();
+    until("the stale copy is dropped", || async {
+        verify(&app.address, Some(&key), None).await.code() == "DISABLED"
+    })
+    .await;
+    assert!(metric(&app.address, "keyward_key_cache_stale_dropped_total").await >= 1.0);
+}
+
+fn rotate_path(id: i64) -> String {
+    format!("/api/v1/api-keys/{id}/rotate")
+}
+
+async fn rotate(base: &str, operator: &str, id: i64) -> Reply {
+    api(
+        base,
+        reqwest::Method::POST,
+        &rotate_path(id),
+        Some(operator),
+        Some(serde_json::json!({"grace_period_seconds": 3600})),
+    )
+    .await
+}
+
+async fn revoke(base: &str, operator: &str, id: i64) -> Reply {
+    api(
+        base,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/api-keys/{id}"),
+        Some(operator),
+        None,
+    )
+    .await
+}
+
+fn secret_of(reply: &Reply) -> Option<String> {
+    (reply.status == reqwest::StatusCode::OK)
+        .then(|| reply.json["key"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn concurrent_rotations_through_two_nodes_each_hand_out_a_secret_that_works_everywhere() {
+    let app = spawn_app().await;
+    let node_b = new_node(&app.db_url, |_| {}).await;
+    let (_, operator) = make_key(&app, ENV, "operator", &["admin"], None);
+    let (id, first) = make_key(&app, ENV, "rotated twice at once", &["read"], None);
+    for node in [&app.address[..], &node_b] {
+        assert_eq!(verify(node, Some(&first), None).await.code(), "VALID");
+    }
+    for round in 0..20 {
+        let (a, b) = tokio::join!(
+            rotate(&app.address, &operator, id),
+            rotate(&node_b, &operator, id)
+        );
+        let (a, b) = (secret_of(&a).unwrap(), secret_of(&b).unwrap());
+        assert_ne!(a, b);
+        for secret in [&a, &b] {
+            for node in [&app.address[..], &node_b] {
+                assert_eq!(
+                    verify(node, Some(secret), None).await.code(),
+                    "VALID",
+                    "round {round}: a secret just handed out is refused"
+                );
+            }
+        }
+    }
+    // Serialised, each rotation saw the secret the other one had just made.
+    let events: Vec<String> =
+        keyward::db::audit::list_for_environment(&mut app.conn(), app.environment_id(ENV))
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "api_key.rotated")
+            .map(|e| {
+                let details: serde_json::Value = serde_json::from_str(&e.details).unwrap();
+                details["old_masked"].as_str().unwrap().to_owned()
+            })
+            .collect();
+    assert_eq!(events.len(), 40);
+    let distinct: std::collections::HashSet<_> = events.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        40,
+        "no two rotations replaced the same secret"
+    );
+    // At most three earlier secrets are kept.
+    assert_eq!(
+        keyward::db::api_keys::previous_secrets(&mut app.conn(), id)
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+async fn refused_everywhere(nodes: [&str; 2], secrets: &[String], round: usize) {
+    for secret in secrets {
+        for node in nodes {
+            let code = verify(node, Some(secret), None).await.code().to_owned();
+            assert!(
+                code == "REVOKED" || code == "NOT_FOUND",
+                "round {round}: a secret of a revoked key answered {code}"
+            );
+            let listed = api(
+                node,
+                reqwest::Method::GET,
+                "/api/v1/api-keys",
+                Some(secret),
+                None,
+            )
+            .await;
+            assert_eq!(
+                listed.status,
+                reqwest::StatusCode::UNAUTHORIZED,
+                "round {round}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_racing_a_revoke_leaves_no_secret_of_the_key_alive_on_any_node() {
+    let app = spawn_app().await;
+    let node_b = new_node(&app.db_url, |_| {}).await;
+    let nodes = [&app.address[..], &node_b];
+    let (_, operator) = make_key(&app, ENV, "operator", &["admin"], None);
+    for round in 0..20 {
+        // An admin-scope key, in memory on both nodes, used against the management API.
+        let (id, original) = make_key(&app, ENV, &format!("doomed {round}"), &["admin"], None);
+        for node in nodes {
+            let listed = api(
+                node,
+                reqwest::Method::GET,
+                "/api/v1/api-keys",
+                Some(&original),
+                None,
+            )
+            .await;
+            assert_eq!(listed.status, reqwest::StatusCode::OK);
+        }
+        let mut handed_out = vec![original];
+        if round % 2 == 0 {
+            let (rotated, revoked) = tokio::join!(
+                rotate(&app.address, &operator, id),
+                revoke(&node_b, &operator, id)
+            );
+            assert_eq!(revoked.status, reqwest::StatusCode::NO_CONTENT);
+            handed_out.extend(secret_of(&rotated));
+        } else {
+            let (a, b) = tokio::join!(
+                rotate(&app.address, &operator, id),
+                rotate(&node_b, &operator, id)
+            );
+            handed_out.extend(secret_of(&a));
+            handed_out.extend(secret_of(&b));
+            assert_eq!(handed_out.len(), 3);
+            for secret in &handed_out {
+                assert_eq!(verify(&node_b, Some(secret), None).await.code(), "VALID");
+            }
+            let revoked = revoke(&app.address, &operator, id).await;
+            assert_eq!(revoked.status, reqwest::StatusCode::NO_CONTENT);
+        }
+        refused_everywhere(nodes, &handed_out, round).await;
+    }
 }
 
 #[tokio::test]

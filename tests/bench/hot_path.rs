@@ -35,6 +35,7 @@ fn hot_path(c: &mut Criterion) {
         expires_at: None,
         rate_limit: None,
         valid_until: None,
+        version: 1,
     };
     // Fill the cache with many other keys so the look-up is not a one-entry toy.
     for i in 0..100_000u32 {

@@ -9,6 +9,7 @@ use super::page::{AdminPage, ProjectFormView};
 use super::require_admin;
 use crate::auth::current_user::CurrentUser;
 use crate::db::{self, audit::Actor};
+use crate::domain::audit::{AuditAction, AuditTarget};
 use crate::domain::project::ProjectName;
 use crate::error::AppError;
 use crate::routes::page::{FieldErrors, client_ip, env_path, html, see_other};
@@ -43,8 +44,8 @@ pub async fn create(
                 actor.record(
                     conn,
                     None,
-                    &format!("project:{}", project.id),
-                    "project.created",
+                    AuditTarget::Project(project.id),
+                    AuditAction::ProjectCreated,
                     json!({"name": project.name, "slug": project.slug}),
                 )?;
                 Ok::<_, AppError>(

@@ -11,6 +11,7 @@ use crate::auth::current_user::CurrentUser;
 use crate::auth::password;
 use crate::db::{self, audit::Actor};
 use crate::domain::Invalid;
+use crate::domain::audit::{AuditAction, AuditTarget};
 use crate::domain::user::{DisplayName, Email, Password};
 use crate::error::AppError;
 use crate::routes::page::{FieldErrors, client_ip, html, parse_id, see_other};
@@ -61,8 +62,8 @@ pub async fn create(
                 actor.record(
                     conn,
                     None,
-                    &format!("user:{}", created.id),
-                    "user.created",
+                    AuditTarget::User(created.id),
+                    AuditAction::UserCreated,
                     json!({"email": created.email}),
                 )?;
                 Ok::<_, AppError>(true)
@@ -121,11 +122,11 @@ pub async fn set_status(
                 db::sessions::delete_for_user(conn, target)?;
             }
             let action = if disabled {
-                "user.disabled"
+                AuditAction::UserDisabled
             } else {
-                "user.enabled"
+                AuditAction::UserEnabled
             };
-            actor.record(conn, None, &format!("user:{target}"), action, json!({}))?;
+            actor.record(conn, None, AuditTarget::User(target), action, json!({}))?;
             Ok(())
         })
     })
@@ -159,11 +160,11 @@ pub async fn set_admin(
                 return Err(AppError::NotFound);
             }
             let action = if is_admin {
-                "user.admin_granted"
+                AuditAction::UserAdminGranted
             } else {
-                "user.admin_revoked"
+                AuditAction::UserAdminRevoked
             };
-            actor.record(conn, None, &format!("user:{target}"), action, json!({}))?;
+            actor.record(conn, None, AuditTarget::User(target), action, json!({}))?;
             Ok(())
         })
     })

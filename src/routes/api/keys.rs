@@ -15,7 +15,7 @@ use crate::domain::api_key::{
     ApiKeyName, Expiry, KeyDescription, KeyStatus, KeyType, RateLimit, Scopes,
 };
 use crate::domain::key_format::KeyTag;
-use crate::lifecycle::{self, DUPLICATE_NAME, KeyHome, KeySpec};
+use crate::services::keys::{self as key_service, DUPLICATE_NAME, KeyHome, KeySpec};
 use crate::state::AppState;
 use crate::verify::Code;
 use crate::verify::usage::minute_of;
@@ -183,10 +183,9 @@ pub async fn create(
         rate_limit,
     };
     let home = home(&state, &admin).await?;
-    let actor = admin.actor();
-    let cache = state.verifier.cache.clone();
+    let change = state.change(admin.actor());
     let created = db::run(&state.pool, move |conn| {
-        lifecycle::create(conn, &home, &spec, &actor, &cache)
+        key_service::create(conn, &home, &spec, &change)
     })
     .await?;
     let (key, plain) = created.ok_or_else(duplicate_name)?;
@@ -267,10 +266,9 @@ pub async fn patch(
         updated_at: None,
     };
     fields.into_result()?;
-    let (env_id, actor) = (admin.environment_id, admin.actor());
-    let cache = state.verifier.cache.clone();
+    let (env_id, change) = (admin.environment_id, state.change(admin.actor()));
     let updated = db::run(&state.pool, move |conn| {
-        lifecycle::update(conn, env_id, id, changes, &actor, &cache)
+        key_service::update(conn, env_id, id, changes, &change)
     })
     .await?;
     let key = updated.ok_or_else(duplicate_name)?;
@@ -298,11 +296,9 @@ pub async fn rotate(
     } else {
         serde_json::from_slice(&body).map_err(ApiError::bad_json)?
     };
-    let grace_until = match body.grace_period_seconds {
+    let grace = match body.grace_period_seconds {
         None | Some(0) => None,
-        Some(s) if (1..=MAX_GRACE_SECONDS).contains(&s) => {
-            Some(Utc::now() + chrono::Duration::seconds(s))
-        }
+        Some(s) if (1..=MAX_GRACE_SECONDS).contains(&s) => Some(chrono::TimeDelta::seconds(s)),
         Some(_) => {
             return Err(ApiError::field(
                 "grace_period_seconds",
@@ -311,10 +307,9 @@ pub async fn rotate(
         }
     };
     let home = home(&state, &admin).await?;
-    let actor = admin.actor();
-    let cache = state.verifier.cache.clone();
+    let change = state.change(admin.actor());
     let (after, plain) = db::run(&state.pool, move |conn| {
-        lifecycle::rotate(conn, &home, id, grace_until, &actor, &cache)
+        key_service::rotate(conn, &home, id, grace, &change)
     })
     .await?;
     let mut json = ApiKeyJson::new(after, &state);
@@ -330,10 +325,9 @@ pub async fn revoke(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
-    let (env_id, actor) = (admin.environment_id, admin.actor());
-    let cache = state.verifier.cache.clone();
+    let (env_id, change) = (admin.environment_id, state.change(admin.actor()));
     db::run(&state.pool, move |conn| {
-        lifecycle::revoke(conn, env_id, id, &actor, &cache)
+        key_service::revoke(conn, env_id, id, &change)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

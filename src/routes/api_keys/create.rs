@@ -13,8 +13,8 @@ use crate::domain::api_key::{
 };
 use crate::domain::key_format::KeyTag;
 use crate::error::AppError;
-use crate::lifecycle::{self, KeyHome, KeySpec};
 use crate::routes::page::{EnvPath, FieldErrors, client_ip, env_access, is_htmx};
+use crate::services::keys::{self as key_service, KeyHome, KeySpec};
 use crate::state::AppState;
 
 /// GET …/api-keys/new: the Add panel (htmx), or the page with it open (no JavaScript).
@@ -122,15 +122,14 @@ pub async fn submit(
         tag: KeyTag::parse(&access.env.key_tag)?,
         prefix: state.config.key_prefix.clone(),
     };
-    let actor = Actor::user(user.id, client_ip(&req));
-    let cache = state.verifier.cache.clone();
+    let change = state.change(Actor::user(user.id, client_ip(&req)));
     let created = db::run(&state.pool, move |conn| {
-        lifecycle::create(conn, &home, &valid, &actor, &cache)
+        key_service::create(conn, &home, &valid, &change)
     })
     .await?;
 
     let Some((key, plain)) = created else {
-        view.errors.add("name", lifecycle::DUPLICATE_NAME);
+        view.errors.add("name", key_service::DUPLICATE_NAME);
         return show_form_again(&state, user, &session, &access, view, htmx).await;
     };
     tracing::info!(

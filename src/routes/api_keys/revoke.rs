@@ -9,8 +9,8 @@ use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
 use crate::error::AppError;
-use crate::lifecycle;
 use crate::routes::page::{client_ip, env_access, is_htmx, parse_id, see_other};
+use crate::services::keys as key_service;
 use crate::state::AppState;
 
 type KeyPath = web::Path<(String, String, String)>;
@@ -57,10 +57,9 @@ pub async fn submit(
     let access = env_access(&state, &user, project, env).await?;
     access.require(Action::ManageKeys)?;
     let (env_id, id) = (access.env.id, parse_id(&id)?);
-    let actor = Actor::user(user.id, client_ip(&req));
-    let cache = state.verifier.cache.clone();
+    let change = state.change(Actor::user(user.id, client_ip(&req)));
     let key = db::run(&state.pool, move |conn| {
-        lifecycle::revoke(conn, env_id, id, &actor, &cache)
+        key_service::revoke(conn, env_id, id, &change)
     })
     .await?;
     if !is_htmx(&req) {

@@ -10,8 +10,8 @@ use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
 use crate::domain::key_format::KeyTag;
 use crate::error::AppError;
-use crate::lifecycle::{self, KeyHome};
 use crate::routes::page::{client_ip, env_access, is_htmx, parse_id};
+use crate::services::keys::{self as key_service, KeyHome};
 use crate::state::AppState;
 
 type KeyPath = web::Path<(String, String, String)>;
@@ -64,10 +64,9 @@ pub async fn submit(
         tag: KeyTag::parse(&access.env.key_tag)?,
         prefix: state.config.key_prefix.clone(),
     };
-    let actor = Actor::user(user.id, client_ip(&req));
-    let cache = state.verifier.cache.clone();
+    let change = state.change(Actor::user(user.id, client_ip(&req)));
     let (key, plain) = db::run(&state.pool, move |conn| {
-        lifecycle::rotate(conn, &home, id, None, &actor, &cache)
+        key_service::rotate(conn, &home, id, None, &change)
     })
     .await?;
     tracing::info!(key_id = key.id, "API key rotated");

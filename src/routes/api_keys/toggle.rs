@@ -10,8 +10,8 @@ use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
 use crate::domain::Invalid;
 use crate::error::AppError;
-use crate::lifecycle;
 use crate::routes::page::{client_ip, env_access, html, is_htmx, parse_id, see_other};
+use crate::services::keys as key_service;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -37,11 +37,10 @@ pub async fn submit(
         "false" => false,
         _ => return Err(Invalid::new("enabled must be true or false.").into()),
     };
-    let actor = Actor::user(user.id, client_ip(&req));
+    let change = state.change(Actor::user(user.id, client_ip(&req)));
     let env_id = access.env.id;
-    let cache = state.verifier.cache.clone();
     let key = db::run(&state.pool, move |conn| {
-        lifecycle::set_enabled(conn, env_id, id, enabled, &actor, &cache)
+        key_service::set_enabled(conn, env_id, id, enabled, &change)
     })
     .await?;
 

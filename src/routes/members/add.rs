@@ -9,6 +9,7 @@ use super::{MembersPage, members_path};
 use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
+use crate::domain::audit::{AuditAction, AuditTarget};
 use crate::domain::user::{Email, Role};
 use crate::error::AppError;
 use crate::routes::page::{EnvPath, client_ip, env_access, html, see_other};
@@ -50,11 +51,11 @@ pub async fn submit(
                         )));
                     };
                     let previous = db::memberships::upsert(conn, member.id, env_id, role)?;
-                    let action = if previous.is_some() { "membership.role_changed" } else { "membership.added" };
+                    let action = if previous.is_some() { AuditAction::MembershipRoleChanged } else { AuditAction::MembershipAdded };
                     actor.record(
                         conn,
                         Some(env_id),
-                        &format!("user:{}", member.id),
+                        AuditTarget::User(member.id),
                         action,
                         json!({"email": member.email, "role": role.as_str(),
                                "previous_role": previous.map(Role::as_str)}),

@@ -6,6 +6,7 @@ use super::members_path;
 use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
+use crate::domain::audit::{AuditAction, AuditTarget};
 use crate::error::AppError;
 use crate::routes::page::{client_ip, env_access, parse_id, see_other};
 use crate::state::AppState;
@@ -30,8 +31,8 @@ pub async fn submit(
             actor.record(
                 conn,
                 Some(env_id),
-                &format!("user:{member_id}"),
-                "membership.removed",
+                AuditTarget::User(member_id),
+                AuditAction::MembershipRemoved,
                 json!({"previous_role": previous.as_str()}),
             )?;
             Ok::<_, AppError>(())

@@ -7,6 +7,7 @@ use super::members_path;
 use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::Action;
 use crate::db::{self, audit::Actor};
+use crate::domain::audit::{AuditAction, AuditTarget};
 use crate::domain::user::Role;
 use crate::error::AppError;
 use crate::routes::page::{client_ip, env_access, parse_id, see_other};
@@ -41,8 +42,8 @@ pub async fn submit(
                 actor.record(
                     conn,
                     Some(env_id),
-                    &format!("user:{member_id}"),
-                    "membership.role_changed",
+                    AuditTarget::User(member_id),
+                    AuditAction::MembershipRoleChanged,
                     json!({"role": role.as_str(), "previous_role": previous.as_str()}),
                 )?;
             }

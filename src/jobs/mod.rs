@@ -1,0 +1,170 @@
+//! Background work, as tasks on the app's runtime with a clean stop: the change listener, the
+//! cache revalidation, the usage flusher and the session sweeper. `finish` stops them all and
+//! writes whatever usage is still buffered.
+
+pub mod listener;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::db::{self, PgPool};
+use crate::metrics::{Metrics, ResultLabel};
+use crate::verify::Verifier;
+use crate::verify::cache::POSITIVE_TTL;
+
+/// Usage counts reach the database at most this often (and on shutdown).
+const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
+/// Expired sessions are refused anyway; sweeping keeps the table small.
+const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
+/// Cached keys are checked against their row versions this often: well inside their lifetime,
+/// so a key in use never drops out of memory while a missed notice is caught within this bound.
+pub const REVALIDATE_EVERY: Duration = Duration::from_secs(POSITIVE_TTL.as_secs() / 4);
+
+pub struct Jobs {
+    stop: Arc<watch::Sender<bool>>,
+    tasks: Vec<JoinHandle<()>>,
+    pool: PgPool,
+    verifier: Arc<Verifier>,
+    metrics: Arc<Metrics>,
+}
+
+impl Jobs {
+    /// Starts every task on the current tokio runtime.
+    pub fn start(
+        url: &str,
+        pool: PgPool,
+        verifier: Arc<Verifier>,
+        metrics: Arc<Metrics>,
+        revalidate_every: Duration,
+    ) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(listener::run(
+                url.to_owned(),
+                pool.clone(),
+                verifier.clone(),
+                metrics.clone(),
+                stopped.clone(),
+            )),
+            every(revalidate_every, stopped.clone(), {
+                let (pool, verifier, metrics) = (pool.clone(), verifier.clone(), metrics.clone());
+                move || revalidate(&pool, &verifier, &metrics)
+            }),
+            every(USAGE_FLUSH_EVERY, stopped.clone(), {
+                let (pool, verifier, metrics) = (pool.clone(), verifier.clone(), metrics.clone());
+                move || flush_usage(&pool, &verifier, &metrics)
+            }),
+            every(SESSION_SWEEP_EVERY, stopped, {
+                let pool = pool.clone();
+                move || sweep_sessions(&pool)
+            }),
+        ];
+        Self {
+            stop: Arc::new(stop),
+            tasks,
+            pool,
+            verifier,
+            metrics,
+        }
+    }
+
+    /// A handle that asks every task to stop, without waiting (for callers that cannot await).
+    pub fn stopper(&self) -> Arc<watch::Sender<bool>> {
+        self.stop.clone()
+    }
+
+    fn signal_stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Stops the tasks, waits for them, then writes whatever usage is still buffered.
+    pub async fn finish(self) {
+        self.signal_stop();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let (pool, verifier, metrics) = (self.pool, self.verifier, self.metrics);
+        let _ = tokio::task::spawn_blocking(move || flush_usage(&pool, &verifier, &metrics)).await;
+    }
+}
+
+/// Runs blocking `work` off the async workers every `period` until told to stop.
+fn every<W>(period: Duration, mut stop: watch::Receiver<bool>, work: W) -> JoinHandle<()>
+where
+    W: Fn() + Clone + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await; // the first tick is immediate
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            let _ = until_stopped(tokio::task::spawn_blocking(work.clone()), &mut stop).await;
+        }
+    })
+}
+
+async fn until_stopped<F: Future>(work: F, stop: &mut watch::Receiver<bool>) -> Option<F::Output> {
+    tokio::select! {
+        out = work => Some(out),
+        _ = stop.changed() => None,
+    }
+}
+
+fn revalidate(pool: &PgPool, verifier: &Verifier, metrics: &Metrics) {
+    if !verifier.cache.is_listening() {
+        return; // the listener revalidates itself when it listens again
+    }
+    let checked = pool
+        .get()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut conn| verifier.revalidate(&mut conn, true));
+    match checked {
+        Ok(c) if c.stale > 0 => {
+            metrics.key_cache_stale.inc_by(c.stale as u64);
+            tracing::warn!(
+                stale = c.stale,
+                "dropped cached keys whose change notice never arrived"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "revalidating cached keys failed"),
+    }
+}
+
+pub fn flush_usage(pool: &PgPool, verifier: &Verifier, metrics: &Metrics) {
+    let result = pool
+        .get()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut conn| verifier.usage.flush(&mut conn));
+    let label = match result {
+        Ok(0) => return,
+        Ok(_) => "ok",
+        Err(e) => {
+            tracing::warn!(error = %e, "writing usage counts failed; they stay buffered");
+            "error"
+        }
+    };
+    metrics
+        .usage_flushes
+        .get_or_create(&ResultLabel { result: label })
+        .inc();
+}
+
+fn sweep_sessions(pool: &PgPool) {
+    if let Ok(mut conn) = pool.get()
+        && let Err(e) = db::sessions::delete_expired(&mut conn)
+    {
+        tracing::warn!(error = %e, "sweeping expired sessions failed");
+    }
+}

@@ -1,0 +1,285 @@
+//! Every change to a key, shared by the dashboard and the management API. Each one locks the
+//! key's row (`FOR UPDATE`), so concurrent changes queue up instead of acting on a stale read,
+//! and writes its audit event and its change notice in the same transaction: other nodes hear
+//! of it only on commit, and the notice names every digest the locked row held before and after.
+
+use chrono::TimeDelta;
+use diesel::{Connection, PgConnection};
+use serde_json::json;
+
+use super::Change;
+use crate::db::{
+    self,
+    api_keys::{ApiKey, KeyChanges, LockedKey, NewApiKey},
+};
+use crate::domain::Invalid;
+use crate::domain::api_key::{ApiKeyName, Expiry, KeyDescription, KeyType, RateLimit, Scopes};
+use crate::domain::audit::{AuditAction, AuditTarget};
+use crate::domain::key_format::{KeyDigest, KeyPrefix, KeyTag, PlainApiKey};
+use crate::error::AppError;
+
+/// A new key's settings, each already parsed.
+pub struct KeySpec {
+    pub name: ApiKeyName,
+    pub description: KeyDescription,
+    pub key_type: KeyType,
+    pub scopes: Scopes,
+    pub expiry: Expiry,
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Where a key lives and how new secrets there look.
+pub struct KeyHome {
+    pub environment_id: i64,
+    pub tag: KeyTag,
+    pub prefix: KeyPrefix,
+}
+
+pub const DUPLICATE_NAME: &str = "An active key with this name already exists in this environment.";
+
+/// SPEC §6: a key keeps at most this many earlier secrets, each until its own grace ends.
+pub const MAX_PREVIOUS_SECRETS: i64 = 3;
+
+/// Names `digests` to every node, inside the transaction (so only on commit).
+fn announce(conn: &mut PgConnection, digests: &[Vec<u8>]) -> Result<(), AppError> {
+    Ok(db::api_keys::notify_changed(conn, digests)?)
+}
+
+/// The changing node drops its own cached state at once (after commit, before it answers);
+/// other nodes hear the NOTIFY sent inside the transaction.
+fn forget(change: &Change, digests: &[Vec<u8>]) {
+    change
+        .cache
+        .invalidate(digests.iter().filter_map(|d| KeyDigest::from_slice(d)));
+}
+
+fn lock(conn: &mut PgConnection, environment_id: i64, id: i64) -> Result<LockedKey, AppError> {
+    db::api_keys::lock(conn, environment_id, id)?.ok_or(AppError::NotFound)
+}
+
+/// `Ok(None)` when the name is taken by a live key of the environment.
+pub fn create(
+    conn: &mut PgConnection,
+    home: &KeyHome,
+    spec: &KeySpec,
+    change: &Change,
+) -> Result<Option<(ApiKey, PlainApiKey)>, AppError> {
+    let plain = PlainApiKey::generate(&home.prefix, spec.key_type, &home.tag)?;
+    let (masked, digest) = (plain.masked(), plain.digest());
+    let outcome = conn.transaction::<_, AppError, _>(|conn| {
+        let new = NewApiKey {
+            environment_id: home.environment_id,
+            name: spec.name.as_str(),
+            description: spec.description.as_str(),
+            key_type: spec.key_type.as_str(),
+            scopes: spec.scopes.to_strings(),
+            digest: digest.as_bytes(),
+            masked: &masked,
+            expires_at: spec.expiry.get(),
+            rate_limit_per_minute: spec.rate_limit.map(RateLimit::get),
+            created_by: change.actor.user_id,
+        };
+        let Some(key) = db::api_keys::insert(conn, &new)? else {
+            return Ok(None);
+        };
+        change.actor.record(
+            conn,
+            Some(home.environment_id),
+            AuditTarget::ApiKey(key.id),
+            AuditAction::ApiKeyCreated,
+            json!({"name": key.name, "type": key.key_type, "scopes": key.scopes,
+                   "expires_at": key.expires_at, "rate_limit_per_minute": key.rate_limit_per_minute}),
+        )?;
+        // Drops a negative cache entry for this digest, should one exist anywhere.
+        announce(conn, std::slice::from_ref(&key.digest))?;
+        Ok(Some((key, plain)))
+    })?;
+    if let Some((key, _)) = &outcome {
+        forget(change, std::slice::from_ref(&key.digest));
+    }
+    Ok(outcome)
+}
+
+/// Sets the switch to `enabled` (idempotent). Revoked keys refuse.
+pub fn set_enabled(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    id: i64,
+    enabled: bool,
+    change: &Change,
+) -> Result<ApiKey, AppError> {
+    let (locked, updated) = conn.transaction::<_, AppError, _>(|conn| {
+        let locked = lock(conn, environment_id, id)?;
+        if locked.key.revoked_at.is_some() {
+            return Err(Invalid::new("A revoked key stays off for good.").into());
+        }
+        if locked.key.enabled == enabled {
+            let key = locked.key.clone();
+            return Ok((locked, key));
+        }
+        let updated = db::api_keys::set_enabled(conn, id, enabled, change.now)?;
+        change.actor.record(
+            conn,
+            Some(environment_id),
+            AuditTarget::ApiKey(id),
+            AuditAction::switched(enabled),
+            json!({"name": updated.name}),
+        )?;
+        announce(conn, &locked.digests())?;
+        Ok((locked, updated))
+    })?;
+    forget(change, &locked.digests());
+    Ok(updated)
+}
+
+/// A new secret for the same key. With a grace period the current secret keeps working until it
+/// ends (at most `MAX_PREVIOUS_SECRETS` earlier secrets are kept); without one every earlier
+/// secret ends now. Returns the rotated key and its new plaintext.
+pub fn rotate(
+    conn: &mut PgConnection,
+    home: &KeyHome,
+    id: i64,
+    grace: Option<TimeDelta>,
+    change: &Change,
+) -> Result<(ApiKey, PlainApiKey), AppError> {
+    let grace_until = grace
+        .filter(|g| *g > TimeDelta::zero())
+        .map(|g| change.now + g);
+    let (before, after, plain) = conn.transaction::<_, AppError, _>(|conn| {
+        let before = lock(conn, home.environment_id, id)?;
+        if before.key.revoked_at.is_some() {
+            return Err(Invalid::new("A revoked key cannot be rotated.").into());
+        }
+        let plain = PlainApiKey::generate(&home.prefix, before.key.key_type(), &home.tag)?;
+        match grace_until {
+            Some(until) => db::api_keys::keep_previous(
+                conn,
+                id,
+                &before.key.digest,
+                until,
+                MAX_PREVIOUS_SECRETS,
+                change.now,
+            )?,
+            None => db::api_keys::drop_previous(conn, id)?,
+        }
+        let rotated = db::api_keys::replace_secret(
+            conn,
+            id,
+            plain.digest().as_bytes(),
+            &plain.masked(),
+            change.now,
+        )?;
+        let after = LockedKey {
+            previous: db::api_keys::previous_secrets(conn, id)?,
+            key: rotated,
+        };
+        change.actor.record(
+            conn,
+            Some(home.environment_id),
+            AuditTarget::ApiKey(id),
+            AuditAction::ApiKeyRotated,
+            json!({"name": after.key.name, "old_masked": before.key.masked,
+                   "new_masked": after.key.masked, "old_valid_until": grace_until}),
+        )?;
+        announce(conn, &changed_digests(&before, &after))?;
+        Ok((before, after, plain))
+    })?;
+    forget(change, &changed_digests(&before, &after));
+    Ok((after.key, plain))
+}
+
+/// Every digest the key held before or after a change.
+fn changed_digests(before: &LockedKey, after: &LockedKey) -> Vec<Vec<u8>> {
+    let mut digests = before.digests();
+    for digest in after.digests() {
+        if !digests.contains(&digest) {
+            digests.push(digest);
+        }
+    }
+    digests
+}
+
+/// Revokes for good, ending every earlier secret too; revoking an already revoked key changes
+/// and records nothing.
+pub fn revoke(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    id: i64,
+    change: &Change,
+) -> Result<ApiKey, AppError> {
+    let (before, after) = conn.transaction::<_, AppError, _>(|conn| {
+        let before = lock(conn, environment_id, id)?;
+        if before.key.revoked_at.is_some() {
+            let unchanged = before.key.clone();
+            return Ok((before, unchanged));
+        }
+        let after = db::api_keys::revoke(conn, id, change.now)?;
+        change.actor.record(
+            conn,
+            Some(environment_id),
+            AuditTarget::ApiKey(id),
+            AuditAction::ApiKeyRevoked,
+            json!({"name": after.name}),
+        )?;
+        announce(conn, &before.digests())?;
+        Ok((before, after))
+    })?;
+    forget(change, &before.digests());
+    Ok(after)
+}
+
+/// Edits name, description, switch, rate limit or expiry. `Ok(None)` when the new name is taken.
+/// A change of the switch records `api_key.enabled`/`api_key.disabled`; any other change
+/// `api_key.updated`.
+pub fn update(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    id: i64,
+    changes: KeyChanges,
+    change: &Change,
+) -> Result<Option<ApiKey>, AppError> {
+    let outcome = conn.transaction::<_, AppError, _>(|conn| {
+        let before = lock(conn, environment_id, id)?;
+        if before.key.revoked_at.is_some() {
+            return Err(Invalid::new("A revoked key cannot be changed.").into());
+        }
+        let changes = KeyChanges {
+            updated_at: Some(change.now),
+            ..changes
+        };
+        let Some(updated) = db::api_keys::update(conn, id, &changes)? else {
+            return Ok(None);
+        };
+        let switched = updated.enabled != before.key.enabled;
+        let edited = updated.name != before.key.name
+            || updated.description != before.key.description
+            || updated.rate_limit_per_minute != before.key.rate_limit_per_minute
+            || updated.expires_at != before.key.expires_at;
+        if switched {
+            change.actor.record(
+                conn,
+                Some(environment_id),
+                AuditTarget::ApiKey(id),
+                AuditAction::switched(updated.enabled),
+                json!({"name": updated.name}),
+            )?;
+        }
+        if edited || !switched {
+            change.actor.record(
+                conn,
+                Some(environment_id),
+                AuditTarget::ApiKey(id),
+                AuditAction::ApiKeyUpdated,
+                json!({"name": updated.name, "description": updated.description,
+                       "rate_limit_per_minute": updated.rate_limit_per_minute,
+                       "expires_at": updated.expires_at}),
+            )?;
+        }
+        announce(conn, &before.digests())?;
+        Ok(Some((before, updated)))
+    })?;
+    Ok(outcome.map(|(before, updated)| {
+        forget(change, &before.digests());
+        updated
+    }))
+}
