@@ -111,9 +111,6 @@ impl Application {
                     .build();
             App::new()
                 .app_data(state.clone())
-                .app_data(web::FormConfig::default().limit(middleware::BODY_LIMIT))
-                .app_data(web::JsonConfig::default().limit(middleware::BODY_LIMIT))
-                .app_data(web::PayloadConfig::default().limit(middleware::BODY_LIMIT))
                 .configure(routes::configure_public)
                 // Sessions and CSRF only where cookies are the credential: not on the API.
                 .service(

@@ -8,14 +8,16 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::session_store::USER_ID_KEY;
 use crate::db;
+use crate::domain::ids::UserId;
 use crate::error::AppError;
+use crate::services;
 use crate::state::AppState;
 
 const CSRF_KEY: &str = "csrf";
 
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub display_name: String,
     pub is_admin: bool,
@@ -32,11 +34,11 @@ impl FromRequest for CurrentUser {
             let state =
                 state.ok_or_else(|| AppError::Unexpected(anyhow::anyhow!("no app state")))?;
             let user_id = session
-                .get::<i64>(USER_ID_KEY)
+                .get::<UserId>(USER_ID_KEY)
                 .map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))?
                 .ok_or(AppError::Unauthenticated)?;
             let user =
-                db::run(&state.pool, move |conn| Ok(db::users::find(conn, user_id)?)).await?;
+                services::run(&state.pool, move |conn| Ok(db::users::find(conn, user_id)?)).await?;
             match user {
                 Some(u) if !u.is_disabled() => Ok(Self {
                     id: u.id,
@@ -73,7 +75,7 @@ pub fn stored_csrf_token(session: &Session) -> Option<String> {
     session.get::<String>(CSRF_KEY).ok().flatten()
 }
 
-pub fn sign_in(session: &Session, user_id: i64) -> Result<(), AppError> {
+pub fn sign_in(session: &Session, user_id: UserId) -> Result<(), AppError> {
     // A new session key at sign-in, so a key planted before it (fixation) is worthless.
     session.renew();
     session

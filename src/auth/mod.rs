@@ -4,6 +4,7 @@ pub mod csrf;
 pub mod current_user;
 pub mod password;
 pub mod permissions;
+pub mod scope;
 pub mod session_store;
 pub mod throttle;
 

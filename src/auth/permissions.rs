@@ -58,18 +58,19 @@ impl EnvAccess {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::{EnvironmentId, ProjectId};
     use chrono::Utc;
 
     fn access(role: Option<Role>, is_admin: bool) -> Option<EnvAccess> {
         let project = Project {
-            id: 1,
+            id: ProjectId(1),
             slug: "p".into(),
             name: "P".into(),
             created_at: Utc::now(),
         };
         let env = Environment {
-            id: 1,
-            project_id: 1,
+            id: EnvironmentId(1),
+            project_id: ProjectId(1),
             slug: "e".into(),
             name: "E".into(),
             key_tag: "live".into(),

@@ -9,6 +9,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::db::{self, PgPool};
+use crate::services;
 
 pub const USER_ID_KEY: &str = "user_id";
 
@@ -47,7 +48,7 @@ async fn blocking<T: Send + 'static>(
     pool: &PgPool,
     work: impl FnOnce(&mut diesel::PgConnection) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
-    db::run(pool, move |conn| work(conn).map_err(Into::into))
+    services::run(pool, move |conn| work(conn).map_err(Into::into))
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))
 }

@@ -3,24 +3,26 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use super::schema::{api_key_previous_secrets, api_keys};
-use crate::domain::api_key::{KeyStatus, KeyType};
+use crate::domain::api_key::{KeyStatus, KeyType, Scope};
+use crate::domain::ids::{EnvironmentId, KeyId, UserId};
+use crate::domain::key_format::KeyDigest;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = api_keys)]
 pub struct ApiKey {
-    pub id: i64,
-    pub environment_id: i64,
+    pub id: KeyId,
+    pub environment_id: EnvironmentId,
     pub name: String,
     pub description: String,
-    pub key_type: String,
-    pub scopes: Vec<String>,
-    pub digest: Vec<u8>,
+    pub key_type: KeyType,
+    pub scopes: Vec<Scope>,
+    pub digest: KeyDigest,
     pub masked: String,
     pub enabled: bool,
     pub expires_at: Option<DateTime<Utc>>,
     pub rate_limit_per_minute: Option<i32>,
     pub revoked_at: Option<DateTime<Utc>>,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -30,10 +32,12 @@ pub struct ApiKey {
 
 impl ApiKey {
     pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
-        KeyStatus::derive(self.revoked_at, self.expires_at, self.enabled, now)
-    }
-    pub fn key_type(&self) -> KeyType {
-        KeyType::parse(&self.key_type).unwrap_or(KeyType::Secret)
+        KeyStatus::of(
+            self.revoked_at.is_some(),
+            self.expires_at,
+            self.enabled,
+            now,
+        )
     }
 }
 
@@ -41,7 +45,7 @@ impl ApiKey {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_key_previous_secrets)]
 pub struct PreviousSecret {
-    pub digest: Vec<u8>,
+    pub digest: KeyDigest,
     pub valid_until: DateTime<Utc>,
 }
 
@@ -54,9 +58,9 @@ pub struct LockedKey {
 }
 
 impl LockedKey {
-    pub fn digests(&self) -> Vec<Vec<u8>> {
-        std::iter::once(self.key.digest.clone())
-            .chain(self.previous.iter().map(|p| p.digest.clone()))
+    pub fn digests(&self) -> Vec<KeyDigest> {
+        std::iter::once(self.key.digest)
+            .chain(self.previous.iter().map(|p| p.digest))
             .collect()
     }
 }
@@ -64,16 +68,16 @@ impl LockedKey {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = api_keys)]
 pub struct NewApiKey<'a> {
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub name: &'a str,
     pub description: &'a str,
-    pub key_type: &'a str,
-    pub scopes: Vec<String>,
-    pub digest: &'a [u8],
+    pub key_type: KeyType,
+    pub scopes: &'a [Scope],
+    pub digest: KeyDigest,
     pub masked: &'a str,
     pub expires_at: Option<DateTime<Utc>>,
     pub rate_limit_per_minute: Option<i32>,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
 }
 
 /// The constraint behind "names are unique per environment among keys that are not revoked".
@@ -81,7 +85,7 @@ pub const LIVE_NAME_CONSTRAINT: &str = "api_keys_live_name_key";
 
 pub fn list_for_environment(
     conn: &mut PgConnection,
-    environment_id: i64,
+    environment_id: EnvironmentId,
 ) -> QueryResult<Vec<ApiKey>> {
     api_keys::table
         .filter(api_keys::environment_id.eq(environment_id))
@@ -91,7 +95,11 @@ pub fn list_for_environment(
 }
 
 /// A key of this environment; another environment's id is simply not found.
-pub fn find(conn: &mut PgConnection, environment_id: i64, id: i64) -> QueryResult<Option<ApiKey>> {
+pub fn find(
+    conn: &mut PgConnection,
+    environment_id: EnvironmentId,
+    id: KeyId,
+) -> QueryResult<Option<ApiKey>> {
     api_keys::table
         .filter(api_keys::environment_id.eq(environment_id))
         .filter(api_keys::id.eq(id))
@@ -116,8 +124,8 @@ pub fn insert(conn: &mut PgConnection, new: &NewApiKey<'_>) -> QueryResult<Optio
 /// instead of acting on a row that is already stale.
 pub fn lock(
     conn: &mut PgConnection,
-    environment_id: i64,
-    id: i64,
+    environment_id: EnvironmentId,
+    id: KeyId,
 ) -> QueryResult<Option<LockedKey>> {
     let Some(key) = api_keys::table
         .filter(api_keys::environment_id.eq(environment_id))
@@ -134,7 +142,7 @@ pub fn lock(
 }
 
 /// A key's earlier secrets, newest first.
-pub fn previous_secrets(conn: &mut PgConnection, id: i64) -> QueryResult<Vec<PreviousSecret>> {
+pub fn previous_secrets(conn: &mut PgConnection, id: KeyId) -> QueryResult<Vec<PreviousSecret>> {
     api_key_previous_secrets::table
         .filter(api_key_previous_secrets::api_key_id.eq(id))
         .order(api_key_previous_secrets::id.desc())
@@ -145,7 +153,7 @@ pub fn previous_secrets(conn: &mut PgConnection, id: i64) -> QueryResult<Vec<Pre
 /// Sets the switch to the state asked for (not a flip). The caller holds the row's lock.
 pub fn set_enabled(
     conn: &mut PgConnection,
-    id: i64,
+    id: KeyId,
     enabled: bool,
     now: DateTime<Utc>,
 ) -> QueryResult<ApiKey> {
@@ -159,8 +167,8 @@ pub fn set_enabled(
 /// the old one (`keep_previous` or `drop_previous`).
 pub fn replace_secret(
     conn: &mut PgConnection,
-    id: i64,
-    new_digest: &[u8],
+    id: KeyId,
+    new_digest: KeyDigest,
     new_masked: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<ApiKey> {
@@ -178,8 +186,8 @@ pub fn replace_secret(
 /// newest `keep` that have not yet ended.
 pub fn keep_previous(
     conn: &mut PgConnection,
-    id: i64,
-    digest: &[u8],
+    id: KeyId,
+    digest: KeyDigest,
     valid_until: DateTime<Utc>,
     keep: i64,
     now: DateTime<Utc>,
@@ -208,7 +216,7 @@ pub fn keep_previous(
 }
 
 /// Ends every earlier secret of a key at once.
-pub fn drop_previous(conn: &mut PgConnection, id: i64) -> QueryResult<()> {
+pub fn drop_previous(conn: &mut PgConnection, id: KeyId) -> QueryResult<()> {
     diesel::delete(
         api_key_previous_secrets::table.filter(api_key_previous_secrets::api_key_id.eq(id)),
     )
@@ -217,7 +225,7 @@ pub fn drop_previous(conn: &mut PgConnection, id: i64) -> QueryResult<()> {
 }
 
 /// Revokes for good. The caller holds the row's lock and has checked it is not revoked yet.
-pub fn revoke(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> QueryResult<ApiKey> {
+pub fn revoke(conn: &mut PgConnection, id: KeyId, now: DateTime<Utc>) -> QueryResult<ApiKey> {
     drop_previous(conn, id)?;
     diesel::update(api_keys::table.find(id))
         .set((
@@ -230,7 +238,7 @@ pub fn revoke(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> QueryResu
 }
 
 /// The current row version of each of these keys (a missing id is a deleted key).
-pub fn versions(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+pub fn versions(conn: &mut PgConnection, ids: &[KeyId]) -> QueryResult<Vec<(KeyId, i64)>> {
     api_keys::table
         .filter(api_keys::id.eq_any(ids))
         .select((api_keys::id, api_keys::version))
@@ -241,10 +249,10 @@ pub fn versions(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<(i64, i
 pub const CHANGE_CHANNEL: &str = "keyward_keys";
 
 /// Tells every node (inside the caller's transaction, so only on commit) which digests changed.
-pub fn notify_changed(conn: &mut PgConnection, digests: &[Vec<u8>]) -> QueryResult<()> {
+pub fn notify_changed(conn: &mut PgConnection, digests: &[KeyDigest]) -> QueryResult<()> {
     let payload = digests
         .iter()
-        .map(hex::encode)
+        .map(|d| hex::encode(d.as_bytes()))
         .collect::<Vec<_>>()
         .join(",");
     diesel::sql_query("SELECT pg_notify($1, $2)")
@@ -260,7 +268,10 @@ pub type DigestMatch = (ApiKey, String, String, Option<DateTime<Utc>>);
 
 /// The key a presented digest names (its current secret, or an earlier one during a grace
 /// period), with the slugs of its project and environment.
-pub fn find_by_digest(conn: &mut PgConnection, digest: &[u8]) -> QueryResult<Option<DigestMatch>> {
+pub fn find_by_digest(
+    conn: &mut PgConnection,
+    digest: KeyDigest,
+) -> QueryResult<Option<DigestMatch>> {
     use super::schema::{environments, projects};
     let current = api_keys::table
         .inner_join(environments::table.inner_join(projects::table))
@@ -300,7 +311,7 @@ pub struct KeyChanges {
 /// `Ok(None)` when the new name is taken by another live key.
 pub fn update(
     conn: &mut PgConnection,
-    id: i64,
+    id: KeyId,
     changes: &KeyChanges,
 ) -> QueryResult<Option<ApiKey>> {
     super::none_if_taken(

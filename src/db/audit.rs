@@ -4,14 +4,15 @@ use diesel::prelude::*;
 
 use super::schema::audit_events;
 use crate::domain::audit::{AuditAction, AuditTarget};
+use crate::domain::ids::{EnvironmentId, KeyId, UserId};
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = audit_events)]
 pub struct NewAuditEvent<'a> {
-    pub actor_user_id: Option<i64>,
-    pub actor_key_id: Option<i64>,
+    pub actor_user_id: Option<UserId>,
+    pub actor_key_id: Option<KeyId>,
     pub client_ip: Option<&'a str>,
-    pub environment_id: Option<i64>,
+    pub environment_id: Option<EnvironmentId>,
     pub target: &'a str,
     pub action: &'a str,
     pub details: String,
@@ -33,7 +34,7 @@ pub struct AuditRow {
 
 pub fn list_for_environment(
     conn: &mut PgConnection,
-    environment_id: i64,
+    environment_id: EnvironmentId,
 ) -> QueryResult<Vec<AuditRow>> {
     audit_events::table
         .filter(audit_events::environment_id.eq(environment_id))
@@ -49,13 +50,13 @@ pub fn list_for_environment(
 /// Who did something: a signed-in person, or an API key (management API).
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
-    pub user_id: Option<i64>,
-    pub key_id: Option<i64>,
+    pub user_id: Option<UserId>,
+    pub key_id: Option<KeyId>,
     pub ip: Option<String>,
 }
 
 impl Actor {
-    pub fn user(user_id: i64, ip: Option<String>) -> Self {
+    pub fn user(user_id: UserId, ip: Option<String>) -> Self {
         Self {
             user_id: Some(user_id),
             key_id: None,
@@ -67,7 +68,7 @@ impl Actor {
     pub fn record(
         &self,
         conn: &mut PgConnection,
-        environment_id: Option<i64>,
+        environment_id: Option<EnvironmentId>,
         target: AuditTarget,
         action: AuditAction,
         details: serde_json::Value,

@@ -7,16 +7,14 @@ pub mod projects;
 pub mod schema;
 pub mod sessions;
 pub mod settings;
+pub mod types;
 pub mod usage;
 pub mod users;
 
-use actix_web::web;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-
-use crate::error::AppError;
 
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
@@ -43,21 +41,6 @@ pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("migrations failed: {e}"));
     conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
     result
-}
-
-/// Runs blocking database work off the async workers.
-pub async fn run<T, F>(pool: &PgPool, work: F) -> Result<T, AppError>
-where
-    F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
-    T: Send + 'static,
-{
-    let pool = pool.clone();
-    web::block(move || {
-        let mut conn = pool.get().map_err(|e| AppError::Unexpected(e.into()))?;
-        work(&mut conn)
-    })
-    .await
-    .map_err(|e| AppError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
 }
 
 /// `Ok(None)` instead of the error when `constraint` refused the row (a name already taken).

@@ -2,12 +2,13 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::{environments, memberships, projects};
+use crate::domain::ids::{EnvironmentId, ProjectId, UserId};
 use crate::domain::project::{DEFAULT_ENVIRONMENTS, ProjectName};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = projects)]
 pub struct Project {
-    pub id: i64,
+    pub id: ProjectId,
     pub slug: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
@@ -16,8 +17,8 @@ pub struct Project {
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = environments)]
 pub struct Environment {
-    pub id: i64,
-    pub project_id: i64,
+    pub id: EnvironmentId,
+    pub project_id: ProjectId,
     pub slug: String,
     pub name: String,
     pub key_tag: String,
@@ -93,7 +94,7 @@ pub fn find_environment(
 /// Every (project, environment) the user may open: all for admins, their memberships otherwise.
 pub fn accessible_environments(
     conn: &mut PgConnection,
-    user_id: i64,
+    user_id: UserId,
     is_admin: bool,
 ) -> QueryResult<Vec<(Project, Environment)>> {
     let query = projects::table
@@ -113,4 +114,15 @@ pub fn accessible_environments(
             )
             .load(conn)
     }
+}
+
+pub fn find_environment_by_id(
+    conn: &mut PgConnection,
+    id: EnvironmentId,
+) -> QueryResult<Option<Environment>> {
+    environments::table
+        .find(id)
+        .select(Environment::as_select())
+        .first(conn)
+        .optional()
 }

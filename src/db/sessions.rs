@@ -63,7 +63,10 @@ pub fn delete(conn: &mut PgConnection, digest: &[u8]) -> QueryResult<usize> {
 }
 
 /// Ends every session of a user, on every node at once.
-pub fn delete_for_user(conn: &mut PgConnection, user_id: i64) -> QueryResult<usize> {
+pub fn delete_for_user(
+    conn: &mut PgConnection,
+    user_id: crate::domain::ids::UserId,
+) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 

@@ -5,11 +5,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
 
 use super::schema::api_key_usage;
+use crate::domain::ids::KeyId;
 
 /// One counter of the in-memory buffer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UsageCell {
-    pub key_id: i64,
+    pub key_id: KeyId,
     pub minute: DateTime<Utc>,
     pub code: &'static str,
 }
@@ -18,7 +19,7 @@ pub struct UsageCell {
 pub fn add(
     conn: &mut PgConnection,
     counts: &[(UsageCell, i64)],
-    last_used: &[(i64, DateTime<Utc>)],
+    last_used: &[(KeyId, DateTime<Utc>)],
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
         if !counts.is_empty() {
@@ -28,7 +29,12 @@ pub fn add(
                  ON CONFLICT (api_key_id, minute, code) \
                  DO UPDATE SET count = api_key_usage.count + excluded.count",
             )
-            .bind::<Array<BigInt>, _>(counts.iter().map(|(c, _)| c.key_id).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(
+                counts
+                    .iter()
+                    .map(|(c, _)| c.key_id.get())
+                    .collect::<Vec<_>>(),
+            )
             .bind::<Array<Timestamptz>, _>(counts.iter().map(|(c, _)| c.minute).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(counts.iter().map(|(c, _)| c.code).collect::<Vec<_>>())
             .bind::<Array<BigInt>, _>(counts.iter().map(|(_, n)| *n).collect::<Vec<_>>())
@@ -39,7 +45,7 @@ pub fn add(
                 "UPDATE api_keys SET last_used_at = GREATEST(api_keys.last_used_at, u.used_at) \
                  FROM unnest($1, $2) AS u(id, used_at) WHERE api_keys.id = u.id",
             )
-            .bind::<Array<BigInt>, _>(last_used.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(last_used.iter().map(|(id, _)| id.get()).collect::<Vec<_>>())
             .bind::<Array<Timestamptz>, _>(last_used.iter().map(|(_, t)| *t).collect::<Vec<_>>())
             .execute(conn)?;
         }
@@ -50,7 +56,7 @@ pub fn add(
 /// Stored counts of one key since `since`: (minute, code, count).
 pub fn since(
     conn: &mut PgConnection,
-    key_id: i64,
+    key_id: KeyId,
     since: DateTime<Utc>,
 ) -> QueryResult<Vec<(DateTime<Utc>, String, i64)>> {
     api_key_usage::table
@@ -64,7 +70,7 @@ pub fn since(
         .load(conn)
 }
 
-pub fn total(conn: &mut PgConnection, key_id: i64) -> QueryResult<i64> {
+pub fn total(conn: &mut PgConnection, key_id: KeyId) -> QueryResult<i64> {
     api_key_usage::table
         .filter(api_key_usage::api_key_id.eq(key_id))
         .select(diesel::dsl::sql::<BigInt>(

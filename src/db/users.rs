@@ -2,11 +2,12 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::users;
+use crate::domain::ids::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub display_name: String,
     pub password_hash: String,
@@ -40,7 +41,7 @@ pub fn find_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option
         .optional()
 }
 
-pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<Option<User>> {
+pub fn find(conn: &mut PgConnection, id: UserId) -> QueryResult<Option<User>> {
     users::table
         .find(id)
         .select(User::as_select())
@@ -70,14 +71,14 @@ pub fn create(conn: &mut PgConnection, new: &NewUser<'_>) -> QueryResult<Option<
     )
 }
 
-pub fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> QueryResult<usize> {
+pub fn set_disabled(conn: &mut PgConnection, id: UserId, disabled: bool) -> QueryResult<usize> {
     let value = disabled.then(Utc::now);
     diesel::update(users::table.find(id))
         .set(users::disabled_at.eq(value))
         .execute(conn)
 }
 
-pub fn set_admin(conn: &mut PgConnection, id: i64, is_admin: bool) -> QueryResult<usize> {
+pub fn set_admin(conn: &mut PgConnection, id: UserId, is_admin: bool) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
         .set(users::is_admin.eq(is_admin))
         .execute(conn)

@@ -255,13 +255,14 @@ pub enum KeyStatus {
 }
 
 impl KeyStatus {
-    pub fn derive(
-        revoked_at: Option<DateTime<Utc>>,
+    /// The one place a key's status is decided: the list shows it, verify refuses by it.
+    pub fn of(
+        revoked: bool,
         expires_at: Option<DateTime<Utc>>,
         enabled: bool,
         now: DateTime<Utc>,
     ) -> Self {
-        if revoked_at.is_some() {
+        if revoked {
             Self::Revoked
         } else if expires_at.is_some_and(|t| t <= now) {
             Self::Expired
@@ -315,17 +316,11 @@ mod tests {
     fn status_follows_the_documented_precedence() {
         let now = Utc::now();
         let past = Some(now - chrono::Duration::seconds(1));
+        assert_eq!(KeyStatus::of(true, past, false, now), KeyStatus::Revoked);
+        assert_eq!(KeyStatus::of(false, past, false, now), KeyStatus::Expired);
+        assert_eq!(KeyStatus::of(false, None, false, now), KeyStatus::Off);
         assert_eq!(
-            KeyStatus::derive(past, past, false, now),
-            KeyStatus::Revoked
-        );
-        assert_eq!(
-            KeyStatus::derive(None, past, false, now),
-            KeyStatus::Expired
-        );
-        assert_eq!(KeyStatus::derive(None, None, false, now), KeyStatus::Off);
-        assert_eq!(
-            KeyStatus::derive(None, Some(now + chrono::Duration::days(1)), true, now),
+            KeyStatus::of(false, Some(now + chrono::Duration::days(1)), true, now),
             KeyStatus::On
         );
     }

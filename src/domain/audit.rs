@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::ids::{KeyId, ProjectId, UserId};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     ApiKeyCreated,
@@ -61,9 +63,9 @@ impl fmt::Display for AuditAction {
 /// What an event is about, written as `kind:id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditTarget {
-    ApiKey(i64),
-    User(i64),
-    Project(i64),
+    ApiKey(KeyId),
+    User(UserId),
+    Project(ProjectId),
 }
 
 impl fmt::Display for AuditTarget {

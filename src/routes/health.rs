@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use diesel::connection::SimpleConnection;
 
-use crate::db;
+use crate::services;
 use crate::state::AppState;
 
 /// The process is up.
@@ -11,7 +11,7 @@ pub async fn alive() -> HttpResponse {
 
 /// The database answers.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match db::run(&state.pool, |conn| Ok(conn.batch_execute("SELECT 1")?)).await {
+    match services::run(&state.pool, |conn| Ok(conn.batch_execute("SELECT 1")?)).await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(_) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain")

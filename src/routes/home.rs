@@ -7,6 +7,7 @@ use crate::auth::current_user::CurrentUser;
 use crate::db;
 use crate::error::AppError;
 use crate::routes::page::{Chrome, Tab, env_path, html, see_other};
+use crate::services;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -22,7 +23,7 @@ pub async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (user_id, is_admin) = (user.id, user.is_admin);
-    let first = db::run(&state.pool, move |conn| {
+    let first = services::run(&state.pool, move |conn| {
         Ok(
             db::projects::accessible_environments(conn, user_id, is_admin)?
                 .into_iter()
@@ -33,7 +34,7 @@ pub async fn show(
     match first {
         Some((project, env)) => Ok(see_other(&env_path(&project.slug, &env.slug, "api-keys"))),
         None => {
-            let chrome = Chrome::load(&state, user, &session, None, Tab::None).await?;
+            let chrome = Chrome::load(&state, &user, &session, None, Tab::None).await?;
             html(StatusCode::OK, &NoEnvironmentsPage { chrome })
         }
     }

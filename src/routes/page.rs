@@ -1,15 +1,17 @@
 //! What every dashboard page shares: the header chrome, the environment check, rendering.
 
 use actix_session::Session;
+use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
 
 use crate::auth::current_user::{CurrentUser, csrf_token};
 use crate::auth::permissions::EnvAccess;
 use crate::db;
+use crate::domain::ids::{KeyId, UserId};
 use crate::error::AppError;
+use crate::services;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +52,14 @@ pub struct Chrome {
 impl Chrome {
     pub async fn load(
         state: &AppState,
-        user: CurrentUser,
+        user: &CurrentUser,
         session: &Session,
         access: Option<&EnvAccess>,
         tab: Tab,
     ) -> Result<Self, AppError> {
         let csrf = csrf_token(session)?;
         let (user_id, is_admin) = (user.id, user.is_admin);
-        let rows = db::run(&state.pool, move |conn| {
+        let rows = services::run(&state.pool, move |conn| {
             Ok(db::projects::accessible_environments(
                 conn, user_id, is_admin,
             )?)
@@ -85,7 +87,7 @@ impl Chrome {
             env_name: a.env.name.clone(),
         });
         Ok(Self {
-            user,
+            user: user.clone(),
             csrf,
             nav,
             current,
@@ -122,32 +124,6 @@ pub fn env_path(project_slug: &str, env_slug: &str, tab: &str) -> String {
     format!("/projects/{project_slug}/environments/{env_slug}/{tab}")
 }
 
-/// The environment as this user may see it; 404 when it does not exist or is not theirs.
-pub async fn env_access(
-    state: &AppState,
-    user: &CurrentUser,
-    project_slug: String,
-    env_slug: String,
-) -> Result<EnvAccess, AppError> {
-    let (user_id, is_admin) = (user.id, user.is_admin);
-    db::run(&state.pool, move |conn| {
-        let Some((project, env)) = db::projects::find_environment(conn, &project_slug, &env_slug)?
-        else {
-            return Err(AppError::NotFound);
-        };
-        let role = db::memberships::role_of(conn, user_id, env.id)?;
-        EnvAccess::grant(project, env, role, is_admin).ok_or(AppError::NotFound)
-    })
-    .await
-}
-
-pub type EnvPath = web::Path<(String, String)>;
-
-/// htmx asked for a fragment (not a boosted full navigation).
-pub fn is_htmx(req: &HttpRequest) -> bool {
-    req.headers().contains_key("HX-Request") && !req.headers().contains_key("HX-Boosted")
-}
-
 pub fn html(status: StatusCode, template: &impl Template) -> Result<HttpResponse, AppError> {
     let body = template
         .render()
@@ -163,42 +139,8 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
-/// Field-by-field messages for a form that is shown again.
-#[derive(Debug, Default)]
-pub struct FieldErrors(Vec<(&'static str, String)>);
-
-impl FieldErrors {
-    pub fn add(&mut self, field: &'static str, message: impl std::fmt::Display) {
-        self.0.push((field, message.to_string()));
-    }
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    /// Runs a parser and records its message under `field` when it fails.
-    pub fn check<T>(
-        &mut self,
-        field: &'static str,
-        parsed: Result<T, crate::domain::Invalid>,
-    ) -> Option<T> {
-        match parsed {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.add(field, e);
-                None
-            }
-        }
-    }
-}
+/// Field-by-field messages for a form that is shown again, keyed by the form's field names.
+pub type FieldErrors = crate::domain::FieldErrors<&'static str>;
 
 pub fn format_time(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -208,7 +150,20 @@ pub fn format_date_or(t: Option<&DateTime<Utc>>, none: &str) -> String {
     t.map_or_else(|| none.to_owned(), format_time)
 }
 
-/// An id from a URL; anything that is not one names nothing, so it is simply not found.
-pub fn parse_id(raw: &str) -> Result<i64, AppError> {
-    raw.parse().map_err(|_| AppError::NotFound)
+/// `…/api-keys/{id}/…`: a path segment that is not a key id names nothing, so it is not found.
+#[derive(Debug, serde::Deserialize)]
+pub struct KeyPath {
+    pub id: KeyId,
+}
+
+/// `…/members/{user_id}/…` and `/admin/users/{user_id}/…`.
+#[derive(Debug, serde::Deserialize)]
+pub struct UserPath {
+    pub user_id: UserId,
+}
+
+/// A checkbox: present in the form (whatever its value) means checked.
+pub fn checkbox<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    let _: serde::de::IgnoredAny = serde::Deserialize::deserialize(deserializer)?;
+    Ok(true)
 }

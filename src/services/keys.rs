@@ -11,11 +11,13 @@ use super::Change;
 use crate::db::{
     self,
     api_keys::{ApiKey, KeyChanges, LockedKey, NewApiKey},
+    projects::Environment,
 };
-use crate::domain::Invalid;
 use crate::domain::api_key::{ApiKeyName, Expiry, KeyDescription, KeyType, RateLimit, Scopes};
 use crate::domain::audit::{AuditAction, AuditTarget};
+use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::domain::key_format::{KeyDigest, KeyPrefix, KeyTag, PlainApiKey};
+use crate::domain::{FieldErrors, Invalid};
 use crate::error::AppError;
 
 /// A new key's settings, each already parsed.
@@ -28,11 +30,90 @@ pub struct KeySpec {
     pub rate_limit: Option<RateLimit>,
 }
 
+/// The fields of a new key, as the parser names them; each edge (the Add panel, the JSON API)
+/// maps them to its own field names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyField {
+    Name,
+    Description,
+    Type,
+    Scopes,
+    Expiry,
+    RateLimit,
+}
+
+/// A new key as typed, before parsing. The Add panel and the API fill one each; expiry and
+/// rate limit arrive already parsed because each edge says them its own way.
+pub struct KeyDraft<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub key_type: &'a str,
+    pub scopes: &'a [&'a str],
+    pub expiry: Result<Expiry, Invalid>,
+    pub rate_limit: Result<Option<RateLimit>, Invalid>,
+}
+
+impl KeySpec {
+    /// The one parser of a new key's settings: every field's problem, or the spec.
+    pub fn parse(draft: KeyDraft<'_>) -> Result<Self, FieldErrors<KeyField>> {
+        let mut errors = FieldErrors::default();
+        let name = errors.check(KeyField::Name, ApiKeyName::parse(draft.name));
+        let description = errors.check(
+            KeyField::Description,
+            KeyDescription::parse(draft.description),
+        );
+        let key_type = errors.check(KeyField::Type, KeyType::parse(draft.key_type));
+        let scopes = key_type
+            .and_then(|t| errors.check(KeyField::Scopes, Scopes::parse_strs(draft.scopes, t)));
+        let expiry = errors.check(KeyField::Expiry, draft.expiry);
+        let rate_limit = errors.check(KeyField::RateLimit, draft.rate_limit);
+        match (name, description, key_type, scopes, expiry, rate_limit) {
+            (
+                Some(name),
+                Some(description),
+                Some(key_type),
+                Some(scopes),
+                Some(expiry),
+                Some(rate_limit),
+            ) if errors.is_empty() => Ok(Self {
+                name,
+                description,
+                key_type,
+                scopes,
+                expiry,
+                rate_limit,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
 /// Where a key lives and how new secrets there look.
 pub struct KeyHome {
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub tag: KeyTag,
     pub prefix: KeyPrefix,
+}
+
+impl KeyHome {
+    pub fn of(env: &Environment, prefix: &KeyPrefix) -> Result<Self, AppError> {
+        Ok(Self {
+            environment_id: env.id,
+            tag: KeyTag::parse(&env.key_tag)?,
+            prefix: prefix.clone(),
+        })
+    }
+}
+
+/// A key of this environment that is not revoked (what a confirmation asks about).
+pub fn find_live(
+    conn: &mut PgConnection,
+    environment_id: EnvironmentId,
+    id: KeyId,
+) -> Result<ApiKey, AppError> {
+    db::api_keys::find(conn, environment_id, id)?
+        .filter(|k| k.revoked_at.is_none())
+        .ok_or(AppError::NotFound)
 }
 
 pub const DUPLICATE_NAME: &str = "An active key with this name already exists in this environment.";
@@ -41,19 +122,21 @@ pub const DUPLICATE_NAME: &str = "An active key with this name already exists in
 pub const MAX_PREVIOUS_SECRETS: i64 = 3;
 
 /// Names `digests` to every node, inside the transaction (so only on commit).
-fn announce(conn: &mut PgConnection, digests: &[Vec<u8>]) -> Result<(), AppError> {
+fn announce(conn: &mut PgConnection, digests: &[KeyDigest]) -> Result<(), AppError> {
     Ok(db::api_keys::notify_changed(conn, digests)?)
 }
 
 /// The changing node drops its own cached state at once (after commit, before it answers);
 /// other nodes hear the NOTIFY sent inside the transaction.
-fn forget(change: &Change, digests: &[Vec<u8>]) {
-    change
-        .cache
-        .invalidate(digests.iter().filter_map(|d| KeyDigest::from_slice(d)));
+fn forget(change: &Change, digests: &[KeyDigest]) {
+    change.cache.invalidate(digests.iter().copied());
 }
 
-fn lock(conn: &mut PgConnection, environment_id: i64, id: i64) -> Result<LockedKey, AppError> {
+fn lock(
+    conn: &mut PgConnection,
+    environment_id: EnvironmentId,
+    id: KeyId,
+) -> Result<LockedKey, AppError> {
     db::api_keys::lock(conn, environment_id, id)?.ok_or(AppError::NotFound)
 }
 
@@ -71,9 +154,9 @@ pub fn create(
             environment_id: home.environment_id,
             name: spec.name.as_str(),
             description: spec.description.as_str(),
-            key_type: spec.key_type.as_str(),
-            scopes: spec.scopes.to_strings(),
-            digest: digest.as_bytes(),
+            key_type: spec.key_type,
+            scopes: spec.scopes.as_slice(),
+            digest,
             masked: &masked,
             expires_at: spec.expiry.get(),
             rate_limit_per_minute: spec.rate_limit.map(RateLimit::get),
@@ -103,8 +186,8 @@ pub fn create(
 /// Sets the switch to `enabled` (idempotent). Revoked keys refuse.
 pub fn set_enabled(
     conn: &mut PgConnection,
-    environment_id: i64,
-    id: i64,
+    environment_id: EnvironmentId,
+    id: KeyId,
     enabled: bool,
     change: &Change,
 ) -> Result<ApiKey, AppError> {
@@ -138,7 +221,7 @@ pub fn set_enabled(
 pub fn rotate(
     conn: &mut PgConnection,
     home: &KeyHome,
-    id: i64,
+    id: KeyId,
     grace: Option<TimeDelta>,
     change: &Change,
 ) -> Result<(ApiKey, PlainApiKey), AppError> {
@@ -150,25 +233,20 @@ pub fn rotate(
         if before.key.revoked_at.is_some() {
             return Err(Invalid::new("A revoked key cannot be rotated.").into());
         }
-        let plain = PlainApiKey::generate(&home.prefix, before.key.key_type(), &home.tag)?;
+        let plain = PlainApiKey::generate(&home.prefix, before.key.key_type, &home.tag)?;
         match grace_until {
             Some(until) => db::api_keys::keep_previous(
                 conn,
                 id,
-                &before.key.digest,
+                before.key.digest,
                 until,
                 MAX_PREVIOUS_SECRETS,
                 change.now,
             )?,
             None => db::api_keys::drop_previous(conn, id)?,
         }
-        let rotated = db::api_keys::replace_secret(
-            conn,
-            id,
-            plain.digest().as_bytes(),
-            &plain.masked(),
-            change.now,
-        )?;
+        let rotated =
+            db::api_keys::replace_secret(conn, id, plain.digest(), &plain.masked(), change.now)?;
         let after = LockedKey {
             previous: db::api_keys::previous_secrets(conn, id)?,
             key: rotated,
@@ -189,7 +267,7 @@ pub fn rotate(
 }
 
 /// Every digest the key held before or after a change.
-fn changed_digests(before: &LockedKey, after: &LockedKey) -> Vec<Vec<u8>> {
+fn changed_digests(before: &LockedKey, after: &LockedKey) -> Vec<KeyDigest> {
     let mut digests = before.digests();
     for digest in after.digests() {
         if !digests.contains(&digest) {
@@ -203,8 +281,8 @@ fn changed_digests(before: &LockedKey, after: &LockedKey) -> Vec<Vec<u8>> {
 /// and records nothing.
 pub fn revoke(
     conn: &mut PgConnection,
-    environment_id: i64,
-    id: i64,
+    environment_id: EnvironmentId,
+    id: KeyId,
     change: &Change,
 ) -> Result<ApiKey, AppError> {
     let (before, after) = conn.transaction::<_, AppError, _>(|conn| {
@@ -233,8 +311,8 @@ pub fn revoke(
 /// `api_key.updated`.
 pub fn update(
     conn: &mut PgConnection,
-    environment_id: i64,
-    id: i64,
+    environment_id: EnvironmentId,
+    id: KeyId,
     changes: KeyChanges,
     change: &Change,
 ) -> Result<Option<ApiKey>, AppError> {

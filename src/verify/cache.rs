@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use moka::sync::Cache;
 
 use super::key_state::KeyState;
+use crate::domain::ids::KeyId;
 use crate::domain::key_format::KeyDigest;
 
 pub type Lookup = Option<Arc<KeyState>>;
@@ -147,7 +148,7 @@ impl KeyCache {
     pub fn revalidate(
         &self,
         known: Vec<(KeyDigest, Arc<KeyState>)>,
-        current: &HashMap<i64, i64>,
+        current: &HashMap<KeyId, i64>,
         renew: bool,
     ) -> Revalidated {
         let mut outcome = Revalidated::default();

@@ -1,18 +1,19 @@
 use chrono::{DateTime, Utc};
 
 use crate::db::api_keys::ApiKey;
-use crate::domain::api_key::KeyType;
+use crate::domain::api_key::{KeyStatus, KeyType, Scope};
+use crate::domain::ids::{EnvironmentId, KeyId};
 
 /// What the hot path needs to know about a key, cached by digest.
 #[derive(Debug, Clone)]
 pub struct KeyState {
-    pub key_id: i64,
-    pub environment_id: i64,
+    pub key_id: KeyId,
+    pub environment_id: EnvironmentId,
     pub name: String,
     pub project: String,
     pub environment: String,
     pub key_type: KeyType,
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     pub enabled: bool,
     pub revoked: bool,
     pub expires_at: Option<DateTime<Utc>>,
@@ -36,7 +37,7 @@ impl KeyState {
             name: key.name.clone(),
             project,
             environment,
-            key_type: key.key_type(),
+            key_type: key.key_type,
             scopes: key.scopes.clone(),
             enabled: key.enabled,
             revoked: key.revoked_at.is_some(),
@@ -50,6 +51,11 @@ impl KeyState {
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        self.scopes.iter().any(|s| s.as_str() == scope)
+    }
+
+    /// The key's status now, decided where the dashboard's list decides it.
+    pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        KeyStatus::of(self.revoked, self.expires_at, self.enabled, now)
     }
 }

@@ -16,9 +16,12 @@ use diesel::PgConnection;
 
 use crate::clock::SharedClock;
 use crate::db::{self, PgPool};
+use crate::domain::api_key::KeyStatus;
+use crate::domain::ids::KeyId;
 use crate::domain::key_format::{KeyDigest, ParsedKey};
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::services;
 use cache::{KeyCache, Revalidated};
 use key_state::KeyState;
 use rate_limit::{RateInfo, RateLimits};
@@ -99,18 +102,24 @@ pub fn judge(
     if key.valid_until.is_some_and(|t| t <= now) {
         // The old secret of a rotated key, past its grace period: it no longer exists.
         Code::NotFound
-    } else if key.revoked {
-        Code::Revoked
-    } else if key.expires_at.is_some_and(|t| t <= now) {
-        Code::Expired
-    } else if !key.enabled {
-        Code::Disabled
+    } else if let Some(refusal) = refusal_for(key.status(now)) {
+        refusal
     } else if environment.is_some_and(|e| e != key.environment) {
         Code::WrongEnvironment
     } else if scope.is_some_and(|s| !key.has_scope(s)) {
         Code::InsufficientScope
     } else {
         Code::Valid
+    }
+}
+
+/// The refusal a key's status calls for, if any.
+fn refusal_for(status: KeyStatus) -> Option<Code> {
+    match status {
+        KeyStatus::Revoked => Some(Code::Revoked),
+        KeyStatus::Expired => Some(Code::Expired),
+        KeyStatus::Off => Some(Code::Disabled),
+        KeyStatus::On => None,
     }
 }
 
@@ -146,10 +155,11 @@ impl Verifier {
     /// copies; with `renew`, current ones start a fresh lifetime. Runs off the request path.
     pub fn revalidate(&self, conn: &mut PgConnection, renew: bool) -> anyhow::Result<Revalidated> {
         let known = self.cache.known();
-        let mut ids: Vec<i64> = known.iter().map(|(_, state)| state.key_id).collect();
+        let mut ids: Vec<KeyId> = known.iter().map(|(_, state)| state.key_id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let current: HashMap<i64, i64> = db::api_keys::versions(conn, &ids)?.into_iter().collect();
+        let current: HashMap<KeyId, i64> =
+            db::api_keys::versions(conn, &ids)?.into_iter().collect();
         Ok(self.cache.revalidate(known, &current, renew))
     }
 
@@ -227,8 +237,8 @@ impl Verifier {
         }
         self.metrics.cache_misses.inc();
         let epoch = self.cache.epoch();
-        let row = db::run(&self.pool, move |conn| {
-            Ok(db::api_keys::find_by_digest(conn, digest.as_bytes())?)
+        let row = services::run(&self.pool, move |conn| {
+            Ok(db::api_keys::find_by_digest(conn, digest)?)
         })
         .await?;
         let state = row.map(|(key, project, env, valid_until)| {

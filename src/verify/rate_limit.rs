@@ -12,6 +12,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
 use crate::clock::SharedClock;
+use crate::domain::ids::KeyId;
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, LimiterClock, StateInformationMiddleware>;
 
@@ -39,7 +40,7 @@ pub struct RateInfo {
 }
 
 pub struct RateLimits {
-    limiters: moka::sync::Cache<i64, Arc<(u32, Limiter)>>,
+    limiters: moka::sync::Cache<KeyId, Arc<(u32, Limiter)>>,
     clock: LimiterClock,
 }
 
@@ -53,7 +54,7 @@ impl RateLimits {
         }
     }
 
-    fn limiter(&self, key_id: i64, per_minute: NonZeroU32) -> Arc<(u32, Limiter)> {
+    fn limiter(&self, key_id: KeyId, per_minute: NonZeroU32) -> Arc<(u32, Limiter)> {
         let make = || {
             Arc::new((
                 per_minute.get(),
@@ -70,7 +71,7 @@ impl RateLimits {
         fresh
     }
 
-    pub fn check(&self, key_id: i64, per_minute: u32) -> RateInfo {
+    pub fn check(&self, key_id: KeyId, per_minute: u32) -> RateInfo {
         let Some(per_minute) = NonZeroU32::new(per_minute) else {
             return RateInfo {
                 limit: 0,
@@ -114,18 +115,18 @@ mod tests {
     fn refuses_past_the_allowance_and_says_when_to_retry() {
         let limits = RateLimits::new(crate::clock::system());
         for n in (0..3).rev() {
-            let info = limits.check(1, 3);
+            let info = limits.check(KeyId(1), 3);
             assert_eq!(info.retry_after_secs, None);
             assert_eq!(info.remaining, n);
         }
-        let refused = limits.check(1, 3);
+        let refused = limits.check(KeyId(1), 3);
         assert!(
             refused
                 .retry_after_secs
                 .is_some_and(|s| (1..=20).contains(&s))
         );
         // Another key has its own allowance; a changed limit gets a fresh limiter.
-        assert!(limits.check(2, 3).retry_after_secs.is_none());
-        assert!(limits.check(1, 10).retry_after_secs.is_none());
+        assert!(limits.check(KeyId(2), 3).retry_after_secs.is_none());
+        assert!(limits.check(KeyId(1), 10).retry_after_secs.is_none());
     }
 }

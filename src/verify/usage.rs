@@ -16,15 +16,16 @@ use diesel::PgConnection;
 
 use super::Code;
 use crate::db::usage::UsageCell;
+use crate::domain::ids::KeyId;
 
 const SHARDS: usize = 16;
 
 #[derive(Default, Debug)]
 struct Shard {
     /// (key id, unix minute, code) → count.
-    counts: HashMap<(i64, i64, Code), i64>,
+    counts: HashMap<(KeyId, i64, Code), i64>,
     /// key id → newest accepted use, in unix microseconds.
-    last_used: HashMap<i64, i64>,
+    last_used: HashMap<KeyId, i64>,
 }
 
 impl Shard {
@@ -79,7 +80,7 @@ fn this_threads_shard() -> usize {
 }
 
 impl UsageBuffer {
-    pub fn record(&self, key_id: i64, code: Code, now: DateTime<Utc>) {
+    pub fn record(&self, key_id: KeyId, code: Code, now: DateTime<Utc>) {
         let Ok(mut shard) = self.shards[this_threads_shard()].lock() else {
             return;
         };
@@ -128,7 +129,7 @@ impl UsageBuffer {
                 )
             })
             .collect();
-        let last_used: Vec<(i64, DateTime<Utc>)> = combined
+        let last_used: Vec<(KeyId, DateTime<Utc>)> = combined
             .last_used
             .iter()
             .filter_map(|(id, micros)| DateTime::from_timestamp_micros(*micros).map(|t| (*id, t)))
@@ -145,7 +146,7 @@ impl UsageBuffer {
     }
 
     /// Counts not yet written for one key: (minute, code, count), summed over the shards.
-    pub fn unflushed(&self, key_id: i64) -> Vec<(DateTime<Utc>, &'static str, i64)> {
+    pub fn unflushed(&self, key_id: KeyId) -> Vec<(DateTime<Utc>, &'static str, i64)> {
         let mut totals: HashMap<(i64, Code), i64> = HashMap::new();
         for shard in self.shards.iter().filter_map(|s| s.lock().ok()) {
             for ((id, minute, code), n) in &shard.counts {
@@ -160,7 +161,7 @@ impl UsageBuffer {
             .collect()
     }
 
-    pub fn unflushed_last_used(&self, key_id: i64) -> Option<DateTime<Utc>> {
+    pub fn unflushed_last_used(&self, key_id: KeyId) -> Option<DateTime<Utc>> {
         self.shards
             .iter()
             .filter_map(|s| {
@@ -182,14 +183,14 @@ mod tests {
         let buffer = UsageBuffer::default();
         let t = DateTime::from_timestamp(1_800_000_030, 0).unwrap_or_default();
         for _ in 0..3 {
-            buffer.record(7, Code::Valid, t);
+            buffer.record(KeyId(7), Code::Valid, t);
         }
-        buffer.record(7, Code::Disabled, t);
-        buffer.record(23, Code::Valid, t);
+        buffer.record(KeyId(7), Code::Disabled, t);
+        buffer.record(KeyId(23), Code::Valid, t);
         std::thread::scope(|scope| {
-            scope.spawn(|| buffer.record(7, Code::Valid, t));
+            scope.spawn(|| buffer.record(KeyId(7), Code::Valid, t));
         });
-        let mut seven = buffer.unflushed(7);
+        let mut seven = buffer.unflushed(KeyId(7));
         assert_eq!(
             buffer
                 .shards
@@ -204,7 +205,7 @@ mod tests {
             vec![(minute_of(t), "DISABLED", 1), (minute_of(t), "VALID", 4)]
         );
         assert_eq!(minute_of(t).timestamp() % 60, 0);
-        assert_eq!(buffer.unflushed_last_used(7), Some(t));
-        assert_eq!(buffer.unflushed(23).len(), 1);
+        assert_eq!(buffer.unflushed_last_used(KeyId(7)), Some(t));
+        assert_eq!(buffer.unflushed(KeyId(23)).len(), 1);
     }
 }

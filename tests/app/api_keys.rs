@@ -2,6 +2,7 @@ use keyward::domain::key_format::{KeyDigest, ParsedKey};
 use reqwest::StatusCode;
 
 use crate::helpers::*;
+use keyward::domain::api_key::Scope;
 
 #[tokio::test]
 async fn a_key_is_created_revealed_once_switched_off_and_on_rotated_and_revoked() {
@@ -25,9 +26,9 @@ async fn a_key_is_created_revealed_once_switched_off_and_on_rotated_and_revoked(
     assert_eq!(plain.len(), "kw_sk_live_".len() + 49);
 
     let key = app.keys().remove(0);
-    assert_eq!(key.digest, KeyDigest::of(&plain).as_bytes());
+    assert_eq!(key.digest, KeyDigest::of(&plain));
     assert_eq!(key.masked, parsed.masked());
-    assert_eq!(key.scopes, ["read", "write"]);
+    assert_eq!(key.scopes, [Scope::Read, Scope::Write]);
     let id = key.id;
 
     let list = admin.get(&base).await;
@@ -75,13 +76,9 @@ async fn a_key_is_created_revealed_once_switched_off_and_on_rotated_and_revoked(
     let after = app.keys().remove(0);
     assert_eq!(after.id, id);
     assert_eq!(after.name, "Checkout service");
-    assert_eq!(after.scopes, ["read", "write"]);
-    assert_eq!(after.digest, KeyDigest::of(&new_plain).as_bytes());
-    assert!(
-        app.keys()
-            .iter()
-            .all(|k| k.digest != KeyDigest::of(&plain).as_bytes())
-    );
+    assert_eq!(after.scopes, [Scope::Read, Scope::Write]);
+    assert_eq!(after.digest, KeyDigest::of(&new_plain));
+    assert!(app.keys().iter().all(|k| k.digest != KeyDigest::of(&plain)));
     // The dashboard rotates without a grace period: no earlier secret is kept.
     assert!(
         keyward::db::api_keys::previous_secrets(&mut app.conn(), id)

@@ -153,7 +153,7 @@ async fn an_admin_creates_a_key_sees_it_once_and_copies_it() {
     assert!(plain.starts_with("kw_sk_live_"), "{plain}");
     assert_eq!(
         app.keys()[0].digest,
-        keyward::domain::key_format::KeyDigest::of(&plain).as_bytes()
+        keyward::domain::key_format::KeyDigest::of(&plain)
     );
 
     let copy = dialog

@@ -230,7 +230,7 @@ impl TestApp {
         PgConnection::establish(&self.db_url).unwrap()
     }
 
-    pub fn environment_id(&self, env: &str) -> i64 {
+    pub fn environment_id(&self, env: &str) -> keyward::domain::ids::EnvironmentId {
         let (_, e) = db::projects::find_environment(&mut self.conn(), PROJECT, env)
             .unwrap()
             .unwrap();
@@ -238,7 +238,11 @@ impl TestApp {
     }
 
     /// A user, optionally with a role in one environment of the Default project.
-    pub fn create_user(&self, email: &str, role: Option<(Role, &str)>) -> i64 {
+    pub fn create_user(
+        &self,
+        email: &str,
+        role: Option<(Role, &str)>,
+    ) -> keyward::domain::ids::UserId {
         let mut conn = self.conn();
         let hash = password::hash(&Password::presented(PASSWORD.to_owned())).unwrap();
         let user = db::users::create(
@@ -477,14 +481,14 @@ impl Client {
     }
 
     /// Sets the production key's switch as the dashboard's form does (no JavaScript).
-    pub async fn switch(&self, key_id: i64, on: bool) -> Answer {
+    pub async fn switch(&self, key_id: keyward::domain::ids::KeyId, on: bool) -> Answer {
         let path = format!("{}/{key_id}/enabled", keys_path(ENV));
         self.post_form(&path, &[("enabled", if on { "true" } else { "false" })])
             .await
     }
 
     /// Confirms a production key's revocation as the dashboard's form does.
-    pub async fn revoke(&self, key_id: i64) -> Answer {
+    pub async fn revoke(&self, key_id: keyward::domain::ids::KeyId) -> Answer {
         self.post_form(&format!("{}/{key_id}/revoke", keys_path(ENV)), &[])
             .await
     }
@@ -503,7 +507,7 @@ pub fn make_key(
     name: &str,
     scopes: &[&str],
     rate_limit: Option<i64>,
-) -> (i64, String) {
+) -> (keyward::domain::ids::KeyId, String) {
     use keyward::domain::api_key::{
         ApiKeyName, Expiry, KeyDescription, KeyType, RateLimit, Scopes,
     };

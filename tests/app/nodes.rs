@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use keyward::db::schema::api_keys;
 
 use crate::helpers::*;
+use keyward::domain::ids::KeyId;
 
 #[tokio::test]
 async fn a_key_switched_off_through_node_a_is_refused_by_node_b() {
@@ -140,11 +141,11 @@ async fn a_cached_key_never_outlives_a_change_whose_notice_was_lost() {
     assert!(metric(&app.address, "keyward_key_cache_stale_dropped_total").await >= 1.0);
 }
 
-fn rotate_path(id: i64) -> String {
+fn rotate_path(id: KeyId) -> String {
     format!("/api/v1/api-keys/{id}/rotate")
 }
 
-async fn rotate(base: &str, operator: &str, id: i64) -> Reply {
+async fn rotate(base: &str, operator: &str, id: KeyId) -> Reply {
     api(
         base,
         reqwest::Method::POST,
@@ -155,7 +156,7 @@ async fn rotate(base: &str, operator: &str, id: i64) -> Reply {
     .await
 }
 
-async fn revoke(base: &str, operator: &str, id: i64) -> Reply {
+async fn revoke(base: &str, operator: &str, id: KeyId) -> Reply {
     api(
         base,
         reqwest::Method::DELETE,

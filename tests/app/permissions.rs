@@ -12,7 +12,7 @@ const NEW_KEY: [(&str, &str); 4] = [
 ];
 
 /// A key made by the admin, for the others to try their hands on.
-async fn app_with_a_key() -> (TestApp, i64) {
+async fn app_with_a_key() -> (TestApp, keyward::domain::ids::KeyId) {
     let app = spawn_app().await;
     let admin = app.signed_in_as(Who::Admin).await;
     app.create_key(&admin, "shared", &["read"]).await;

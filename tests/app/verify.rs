@@ -19,7 +19,7 @@ async fn every_row_of_the_verify_table() {
     assert_eq!(valid.status, StatusCode::OK);
     assert_eq!(valid.json["valid"], true);
     assert_eq!(valid.code(), "VALID");
-    assert_eq!(valid.json["key_id"], id);
+    assert_eq!(valid.json["key_id"], id.get());
     assert_eq!(valid.json["name"], "svc");
     assert_eq!(valid.json["project"], "default");
     assert_eq!(valid.json["environment"], "production");
@@ -223,7 +223,7 @@ async fn rotation_without_grace_ends_the_old_secret_at_once_and_with_grace_later
     .await;
     assert_eq!(r.status, StatusCode::OK);
     let new = r.json["key"].as_str().unwrap().to_owned();
-    assert_eq!(r.json["id"], id);
+    assert_eq!(r.json["id"], id.get());
     assert_eq!(r.json["name"], "rotating");
     assert_eq!(r.json["rate_limit_per_minute"], 1000);
     assert_eq!(

@@ -23,13 +23,16 @@ fn hot_path(c: &mut Criterion) {
     let cache = KeyCache::new();
     cache.set_listening(true);
     let state = KeyState {
-        key_id: 1,
-        environment_id: 1,
+        key_id: keyward::domain::ids::KeyId(1),
+        environment_id: keyward::domain::ids::EnvironmentId(1),
         name: "bench".into(),
         project: "default".into(),
         environment: "production".into(),
         key_type: KeyType::Secret,
-        scopes: vec!["read".into(), "write".into()],
+        scopes: vec![
+            keyward::domain::api_key::Scope::Read,
+            keyward::domain::api_key::Scope::Write,
+        ],
         enabled: true,
         revoked: false,
         expires_at: None,

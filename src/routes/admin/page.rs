@@ -1,17 +1,17 @@
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::require_admin;
-use crate::auth::current_user::CurrentUser;
+use crate::auth::scope::AdminScope;
 use crate::db;
+use crate::domain::ids::UserId;
 use crate::error::AppError;
 use crate::routes::page::{Chrome, FieldErrors, Tab, html};
+use crate::services;
 use crate::state::AppState;
 
 pub struct UserRow {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub display_name: String,
     pub is_admin: bool,
@@ -44,15 +44,10 @@ pub struct AdminPage {
 }
 
 impl AdminPage {
-    pub async fn load(
-        state: &AppState,
-        user: CurrentUser,
-        session: &Session,
-    ) -> Result<Self, AppError> {
-        require_admin(&user)?;
-        let me = user.id;
-        let users = db::run(&state.pool, |conn| Ok(db::users::list_all(conn)?)).await?;
-        let chrome = Chrome::load(state, user, session, None, Tab::Admin).await?;
+    pub async fn load(state: &AppState, admin: &AdminScope) -> Result<Self, AppError> {
+        let me = admin.user.id;
+        let users = services::run(&state.pool, |conn| Ok(db::users::list_all(conn)?)).await?;
+        let chrome = Chrome::load(state, &admin.user, &admin.session, None, Tab::Admin).await?;
         Ok(Self {
             csrf: chrome.csrf.clone(),
             chrome,
@@ -74,13 +69,6 @@ impl AdminPage {
     }
 }
 
-pub async fn show(
-    user: CurrentUser,
-    session: Session,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, AppError> {
-    html(
-        StatusCode::OK,
-        &AdminPage::load(&state, user, &session).await?,
-    )
+pub async fn show(admin: AdminScope, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    html(StatusCode::OK, &AdminPage::load(&state, &admin).await?)
 }

@@ -1,20 +1,14 @@
-use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::Connection;
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::page::{AdminPage, UserFormView};
-use super::require_admin;
-use crate::auth::current_user::CurrentUser;
 use crate::auth::password;
-use crate::db::{self, audit::Actor};
-use crate::domain::Invalid;
-use crate::domain::audit::{AuditAction, AuditTarget};
+use crate::auth::scope::AdminScope;
 use crate::domain::user::{DisplayName, Email, Password};
 use crate::error::AppError;
-use crate::routes::page::{FieldErrors, client_ip, html, parse_id, see_other};
+use crate::routes::page::{FieldErrors, UserPath, html, see_other};
+use crate::services::{self, users};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -28,13 +22,10 @@ pub struct NewUserForm {
 }
 
 pub async fn create(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: Session,
+    admin: AdminScope,
     state: web::Data<AppState>,
     form: web::Form<NewUserForm>,
 ) -> Result<HttpResponse, AppError> {
-    require_admin(&user)?;
     let NewUserForm {
         email,
         display_name,
@@ -45,37 +36,27 @@ pub async fn create(
     let parsed_name = errors.check("display_name", DisplayName::parse(&display_name));
     let parsed_password = errors.check("password", Password::new_for_account(&password));
 
-    if let (Some(e), Some(n), Some(p)) = (parsed_email, parsed_name, parsed_password) {
-        let actor = Actor::user(user.id, client_ip(&req));
-        let created = db::run(&state.pool, move |conn| {
-            let hash = password::hash(&p)?;
-            conn.transaction(|conn| {
-                let new = db::users::NewUser {
-                    email: e.as_str(),
-                    display_name: n.as_str(),
-                    password_hash: &hash,
-                    is_admin: false,
-                };
-                let Some(created) = db::users::create(conn, &new)? else {
-                    return Ok(false);
-                };
-                actor.record(
-                    conn,
-                    None,
-                    AuditTarget::User(created.id),
-                    AuditAction::UserCreated,
-                    json!({"email": created.email}),
-                )?;
-                Ok::<_, AppError>(true)
-            })
+    if let (Some(email), Some(display_name), Some(chosen)) =
+        (parsed_email, parsed_name, parsed_password)
+    {
+        // argon2 runs before a connection is taken from the pool.
+        let password_hash = services::blocking(move || Ok(password::hash(&chosen)?)).await?;
+        let account = users::NewAccount {
+            email,
+            display_name,
+            password_hash,
+        };
+        let actor = admin.actor();
+        if services::run(&state.pool, move |conn| {
+            users::create(conn, &account, &actor)
         })
-        .await?;
-        if created {
+        .await?
+        {
             return Ok(see_other("/admin"));
         }
-        errors.add("email", "A user with this email already exists.");
+        errors.add("email", users::EMAIL_TAKEN);
     }
-    let mut page = AdminPage::load(&state, user, &session).await?;
+    let mut page = AdminPage::load(&state, &admin).await?;
     page.user_form = UserFormView {
         email,
         display_name,
@@ -86,49 +67,19 @@ pub async fn create(
 
 #[derive(Deserialize)]
 pub struct StatusForm {
-    #[serde(default)]
-    disabled: String,
-}
-
-fn parse_flag(value: &str) -> Result<bool, AppError> {
-    match value {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(Invalid::new("Expected true or false.").into()),
-    }
+    disabled: bool,
 }
 
 /// Disable or enable a user. Disabling ends all of their sessions at once, on every node.
 pub async fn set_status(
-    req: HttpRequest,
-    path: web::Path<String>,
-    user: CurrentUser,
+    admin: AdminScope,
+    path: web::Path<UserPath>,
     state: web::Data<AppState>,
     form: web::Form<StatusForm>,
 ) -> Result<HttpResponse, AppError> {
-    require_admin(&user)?;
-    let target = parse_id(&path)?;
-    let disabled = parse_flag(&form.disabled)?;
-    if target == user.id {
-        return Err(Invalid::new("You cannot disable yourself.").into());
-    }
-    let actor = Actor::user(user.id, client_ip(&req));
-    db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            if db::users::set_disabled(conn, target, disabled)? == 0 {
-                return Err(AppError::NotFound);
-            }
-            if disabled {
-                db::sessions::delete_for_user(conn, target)?;
-            }
-            let action = if disabled {
-                AuditAction::UserDisabled
-            } else {
-                AuditAction::UserEnabled
-            };
-            actor.record(conn, None, AuditTarget::User(target), action, json!({}))?;
-            Ok(())
-        })
+    let (target, disabled, actor) = (path.user_id, form.disabled, admin.actor());
+    services::run(&state.pool, move |conn| {
+        users::set_disabled(conn, target, disabled, &actor)
     })
     .await?;
     Ok(see_other("/admin"))
@@ -136,37 +87,18 @@ pub async fn set_status(
 
 #[derive(Deserialize)]
 pub struct AdminFlagForm {
-    #[serde(default)]
-    is_admin: String,
+    is_admin: bool,
 }
 
 pub async fn set_admin(
-    req: HttpRequest,
-    path: web::Path<String>,
-    user: CurrentUser,
+    admin: AdminScope,
+    path: web::Path<UserPath>,
     state: web::Data<AppState>,
     form: web::Form<AdminFlagForm>,
 ) -> Result<HttpResponse, AppError> {
-    require_admin(&user)?;
-    let target = parse_id(&path)?;
-    let is_admin = parse_flag(&form.is_admin)?;
-    if target == user.id && !is_admin {
-        return Err(Invalid::new("You cannot remove your own administrator rights.").into());
-    }
-    let actor = Actor::user(user.id, client_ip(&req));
-    db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            if db::users::set_admin(conn, target, is_admin)? == 0 {
-                return Err(AppError::NotFound);
-            }
-            let action = if is_admin {
-                AuditAction::UserAdminGranted
-            } else {
-                AuditAction::UserAdminRevoked
-            };
-            actor.record(conn, None, AuditTarget::User(target), action, json!({}))?;
-            Ok(())
-        })
+    let (target, is_admin, actor) = (path.user_id, form.is_admin, admin.actor());
+    services::run(&state.pool, move |conn| {
+        users::set_admin(conn, target, is_admin, &actor)
     })
     .await?;
     Ok(see_other("/admin"))

@@ -9,14 +9,15 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::error::ApiError;
 use super::verify::presented_key;
+use crate::auth::scope::client_ip;
 use crate::db::audit::Actor;
-use crate::routes::page::client_ip;
+use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::state::AppState;
 use crate::verify::Code;
 
 pub struct AdminKey {
-    pub key_id: i64,
-    pub environment_id: i64,
+    pub key_id: KeyId,
+    pub environment_id: EnvironmentId,
     pub ip: Option<String>,
 }
 

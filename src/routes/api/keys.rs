@@ -12,10 +12,13 @@ use super::error::{ApiError, FieldError};
 use crate::db::{self, api_keys::ApiKey, api_keys::KeyChanges};
 use crate::domain::Invalid;
 use crate::domain::api_key::{
-    ApiKeyName, Expiry, KeyDescription, KeyStatus, KeyType, RateLimit, Scopes,
+    ApiKeyName, Expiry, KeyDescription, KeyStatus, KeyType, RateLimit, Scope,
 };
-use crate::domain::key_format::KeyTag;
-use crate::services::keys::{self as key_service, DUPLICATE_NAME, KeyHome, KeySpec};
+use crate::domain::ids::KeyId;
+use crate::services;
+use crate::services::keys::{
+    self as key_service, DUPLICATE_NAME, KeyDraft, KeyField, KeyHome, KeySpec,
+};
 use crate::state::AppState;
 use crate::verify::Code;
 use crate::verify::usage::minute_of;
@@ -23,12 +26,12 @@ use crate::verify::usage::minute_of;
 /// A key as the API shows it: never its secret, except `key` right after create or rotate.
 #[derive(Debug, Serialize)]
 pub struct ApiKeyJson {
-    pub id: i64,
+    pub id: KeyId,
     pub name: String,
     pub description: String,
     #[serde(rename = "type")]
-    pub key_type: String,
-    pub scopes: Vec<String>,
+    pub key_type: KeyType,
+    pub scopes: Vec<Scope>,
     pub status: KeyStatus,
     pub masked: String,
     pub created_at: DateTime<Utc>,
@@ -47,7 +50,7 @@ impl ApiKeyJson {
             .max(state.verifier.usage.unflushed_last_used(key.id));
         Self {
             id: key.id,
-            status: key.status(Utc::now()),
+            status: key.status(state.clock.now()),
             name: key.name,
             description: key.description,
             key_type: key.key_type,
@@ -62,27 +65,18 @@ impl ApiKeyJson {
     }
 }
 
-fn key_id(raw: &str) -> Result<i64, ApiError> {
+fn key_id(raw: &str) -> Result<KeyId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such API key."))
 }
 
 async fn home(state: &AppState, admin: &AdminKey) -> Result<KeyHome, ApiError> {
     let env_id = admin.environment_id;
-    let tag = db::run(&state.pool, move |conn| {
-        use crate::db::schema::environments;
-        use diesel::prelude::*;
-        Ok(environments::table
-            .find(env_id)
-            .select(environments::key_tag)
-            .first::<String>(conn)?)
+    let env = services::run(&state.pool, move |conn| {
+        db::projects::find_environment_by_id(conn, env_id)?.ok_or(crate::error::AppError::NotFound)
     })
     .await?;
-    Ok(KeyHome {
-        environment_id: env_id,
-        tag: KeyTag::parse(&tag).map_err(crate::error::AppError::from)?,
-        prefix: state.config.key_prefix.clone(),
-    })
+    Ok(KeyHome::of(&env, &state.config.key_prefix)?)
 }
 
 /// Collects each field's problem, so one response lists them all.
@@ -109,13 +103,25 @@ impl Fields {
     }
 }
 
+/// The JSON name of each field of a new key.
+fn json_field(field: KeyField) -> &'static str {
+    match field {
+        KeyField::Name => "name",
+        KeyField::Description => "description",
+        KeyField::Type => "type",
+        KeyField::Scopes => "scopes",
+        KeyField::Expiry => "expires_at",
+        KeyField::RateLimit => "rate_limit_per_minute",
+    }
+}
+
 fn duplicate_name() -> ApiError {
     ApiError::field("name", DUPLICATE_NAME)
 }
 
 pub async fn list(admin: AdminKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let env_id = admin.environment_id;
-    let keys = db::run(&state.pool, move |conn| {
+    let keys = services::run(&state.pool, move |conn| {
         Ok(db::api_keys::list_for_environment(conn, env_id)?)
     })
     .await?;
@@ -146,45 +152,30 @@ pub async fn create(
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut fields = Fields::default();
-    let name = fields.check(
-        "name",
-        ApiKeyName::parse(body.name.as_deref().unwrap_or("")),
-    );
-    let description = fields.check("description", KeyDescription::parse(&body.description));
-    let key_type = fields.check(
-        "type",
-        KeyType::parse(body.key_type.as_deref().unwrap_or("secret")),
-    );
-    let scopes = key_type.and_then(|t| fields.check("scopes", Scopes::parse_strs(&body.scopes, t)));
-    let expiry = fields.check("expires_at", Expiry::at(body.expires_at, Utc::now()));
-    let rate_limit = fields.check(
-        "rate_limit_per_minute",
-        body.rate_limit_per_minute.map(RateLimit::new).transpose(),
-    );
-    fields.into_result()?;
-    let (
-        Some(name),
-        Some(description),
-        Some(key_type),
-        Some(scopes),
-        Some(expiry),
-        Some(rate_limit),
-    ) = (name, description, key_type, scopes, expiry, rate_limit)
-    else {
-        return Err(ApiError::invalid(Vec::new()));
+    let scopes: Vec<&str> = body.scopes.iter().map(String::as_str).collect();
+    let draft = KeyDraft {
+        name: body.name.as_deref().unwrap_or(""),
+        description: &body.description,
+        key_type: body.key_type.as_deref().unwrap_or("secret"),
+        scopes: &scopes,
+        expiry: Expiry::at(body.expires_at, state.clock.now()),
+        rate_limit: body.rate_limit_per_minute.map(RateLimit::new).transpose(),
     };
-    let spec = KeySpec {
-        name,
-        description,
-        key_type,
-        scopes,
-        expiry,
-        rate_limit,
-    };
+    let spec = KeySpec::parse(draft).map_err(|errors| {
+        ApiError::invalid(
+            errors
+                .into_vec()
+                .into_iter()
+                .map(|(field, message)| FieldError {
+                    field: json_field(field),
+                    message,
+                })
+                .collect(),
+        )
+    })?;
     let home = home(&state, &admin).await?;
     let change = state.change(admin.actor());
-    let created = db::run(&state.pool, move |conn| {
+    let created = services::run(&state.pool, move |conn| {
         key_service::create(conn, &home, &spec, &change)
     })
     .await?;
@@ -196,9 +187,9 @@ pub async fn create(
         .json(json))
 }
 
-async fn find(state: &AppState, admin: &AdminKey, id: i64) -> Result<ApiKey, ApiError> {
+async fn find(state: &AppState, admin: &AdminKey, id: KeyId) -> Result<ApiKey, ApiError> {
     let env_id = admin.environment_id;
-    db::run(&state.pool, move |conn| {
+    services::run(&state.pool, move |conn| {
         Ok(db::api_keys::find(conn, env_id, id)?)
     })
     .await?
@@ -260,14 +251,14 @@ pub async fn patch(
         }),
         expires_at: body.expires_at.and_then(|at| {
             fields
-                .check("expires_at", Expiry::at(at, Utc::now()))
+                .check("expires_at", Expiry::at(at, state.clock.now()))
                 .map(Expiry::get)
         }),
         updated_at: None,
     };
     fields.into_result()?;
     let (env_id, change) = (admin.environment_id, state.change(admin.actor()));
-    let updated = db::run(&state.pool, move |conn| {
+    let updated = services::run(&state.pool, move |conn| {
         key_service::update(conn, env_id, id, changes, &change)
     })
     .await?;
@@ -308,7 +299,7 @@ pub async fn rotate(
     };
     let home = home(&state, &admin).await?;
     let change = state.change(admin.actor());
-    let (after, plain) = db::run(&state.pool, move |conn| {
+    let (after, plain) = services::run(&state.pool, move |conn| {
         key_service::rotate(conn, &home, id, grace, &change)
     })
     .await?;
@@ -326,7 +317,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
     let (env_id, change) = (admin.environment_id, state.change(admin.actor()));
-    db::run(&state.pool, move |conn| {
+    services::run(&state.pool, move |conn| {
         key_service::revoke(conn, env_id, id, &change)
     })
     .await?;
@@ -363,9 +354,9 @@ pub async fn usage(
         ));
     }
     find(&state, &admin, id).await?;
-    let newest = minute_of(Utc::now());
+    let newest = minute_of(state.clock.now());
     let oldest = newest - chrono::Duration::minutes(minutes - 1);
-    let stored = db::run(&state.pool, move |conn| {
+    let stored = services::run(&state.pool, move |conn| {
         Ok(db::usage::since(conn, id, oldest)?)
     })
     .await?;

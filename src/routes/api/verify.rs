@@ -17,13 +17,13 @@ pub const KEY_HEADER: &str = "X-API-Key";
 struct ValidBody<'a> {
     valid: bool,
     code: &'static str,
-    key_id: i64,
+    key_id: crate::domain::ids::KeyId,
     name: &'a str,
     project: &'a str,
     environment: &'a str,
     #[serde(rename = "type")]
     key_type: &'static str,
-    scopes: &'a [String],
+    scopes: &'a [crate::domain::api_key::Scope],
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

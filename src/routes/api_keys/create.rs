@@ -1,36 +1,24 @@
-use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{ApiKeysPage, Fragment, NewKeyForm, Reveal};
-use crate::auth::current_user::CurrentUser;
-use crate::auth::permissions::Action;
-use crate::db::{self, audit::Actor};
-use crate::domain::api_key::{
-    ApiKeyName, Expiry, KeyDescription, KeyType, RateLimit, Scope, Scopes,
-};
-use crate::domain::key_format::KeyTag;
+use crate::auth::scope::{EnvScope, ManageKeys};
+use crate::domain::api_key::{Expiry, RateLimit};
 use crate::error::AppError;
-use crate::routes::page::{EnvPath, FieldErrors, client_ip, env_access, is_htmx};
-use crate::services::keys::{self as key_service, KeyHome, KeySpec};
+use crate::routes::page::{FieldErrors, checkbox};
+use crate::services;
+use crate::services::keys::{self as key_service, KeyDraft, KeyField, KeyHome, KeySpec};
 use crate::state::AppState;
 
 /// GET …/api-keys/new: the Add panel (htmx), or the page with it open (no JavaScript).
 pub async fn show(
-    req: HttpRequest,
-    path: EnvPath,
-    user: CurrentUser,
-    session: Session,
+    scope: EnvScope<ManageKeys>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let (project, env) = path.into_inner();
-    let access = env_access(&state, &user, project, env).await?;
-    access.require(Action::ManageKeys)?;
-    let mut page = ApiKeysPage::load(&state, user, &session, &access).await?;
+    let mut page = ApiKeysPage::load(&state, &scope).await?;
     page.new_key = Some(NewKeyForm::default());
-    page.respond(StatusCode::OK, is_htmx(&req), Fragment::Panel)
+    page.respond(StatusCode::OK, scope.htmx, Fragment::Panel)
 }
 
 #[derive(Deserialize)]
@@ -41,9 +29,12 @@ pub struct NewKeyFormData {
     description: String,
     #[serde(rename = "type", default)]
     key_type: String,
-    scope_read: Option<String>,
-    scope_write: Option<String>,
-    scope_admin: Option<String>,
+    #[serde(default, deserialize_with = "checkbox")]
+    scope_read: bool,
+    #[serde(default, deserialize_with = "checkbox")]
+    scope_write: bool,
+    #[serde(default, deserialize_with = "checkbox")]
+    scope_admin: bool,
     #[serde(default)]
     expiration: String,
     #[serde(default)]
@@ -58,9 +49,9 @@ impl NewKeyFormData {
             name: self.name,
             description: self.description,
             key_type: self.key_type,
-            scope_read: self.scope_read.is_some(),
-            scope_write: self.scope_write.is_some(),
-            scope_admin: self.scope_admin.is_some(),
+            scope_read: self.scope_read,
+            scope_write: self.scope_write,
+            scope_admin: self.scope_admin,
             expiration: self.expiration,
             expires_on: self.expires_on,
             rate_limit: self.rate_limit,
@@ -69,94 +60,84 @@ impl NewKeyFormData {
     }
 }
 
-fn validate(form: &mut NewKeyForm) -> Option<KeySpec> {
-    let errors = &mut form.errors;
-    let name = errors.check("name", ApiKeyName::parse(&form.name));
-    let description = errors.check("description", KeyDescription::parse(&form.description));
-    let key_type = errors.check("type", KeyType::parse(&form.key_type));
-    let chosen: Vec<Scope> = [
-        (form.scope_read, Scope::Read),
-        (form.scope_write, Scope::Write),
-        (form.scope_admin, Scope::Admin),
+/// The Add panel's name for each field of a new key.
+fn form_field(field: KeyField) -> &'static str {
+    match field {
+        KeyField::Name => "name",
+        KeyField::Description => "description",
+        KeyField::Type => "type",
+        KeyField::Scopes => "scopes",
+        KeyField::Expiry => "expiration",
+        KeyField::RateLimit => "rate_limit",
+    }
+}
+
+fn validate(form: &mut NewKeyForm, now: chrono::DateTime<chrono::Utc>) -> Option<KeySpec> {
+    let scopes: Vec<&str> = [
+        (form.scope_read, "read"),
+        (form.scope_write, "write"),
+        (form.scope_admin, "admin"),
     ]
     .into_iter()
     .filter_map(|(on, scope)| on.then_some(scope))
     .collect();
-    let scopes = key_type.and_then(|t| errors.check("scopes", Scopes::new(chosen, t)));
-    let expiry = errors.check(
-        "expiration",
-        Expiry::from_choice(&form.expiration, &form.expires_on, Utc::now()),
-    );
-    let rate_limit = errors.check("rate_limit", RateLimit::parse_optional(&form.rate_limit));
-    Some(KeySpec {
-        name: name?,
-        description: description?,
-        key_type: key_type?,
-        scopes: scopes?,
-        expiry: expiry?,
-        rate_limit: rate_limit?,
-    })
+    let draft = KeyDraft {
+        name: &form.name,
+        description: &form.description,
+        key_type: &form.key_type,
+        scopes: &scopes,
+        expiry: Expiry::from_choice(&form.expiration, &form.expires_on, now),
+        rate_limit: RateLimit::parse_optional(&form.rate_limit),
+    };
+    match KeySpec::parse(draft) {
+        Ok(spec) => Some(spec),
+        Err(errors) => {
+            for (field, message) in errors.into_vec() {
+                form.errors.add(form_field(field), message);
+            }
+            None
+        }
+    }
 }
 
 /// POST …/api-keys: creates the key and shows its plaintext once.
 pub async fn submit(
-    req: HttpRequest,
-    path: EnvPath,
-    user: CurrentUser,
-    session: Session,
+    scope: EnvScope<ManageKeys>,
     state: web::Data<AppState>,
     form: web::Form<NewKeyFormData>,
 ) -> Result<HttpResponse, AppError> {
-    let (project, env) = path.into_inner();
-    let access = env_access(&state, &user, project, env).await?;
-    access.require(Action::ManageKeys)?;
-    let htmx = is_htmx(&req);
     let mut view = form.into_inner().into_view();
-
-    let Some(valid) = validate(&mut view) else {
-        return show_form_again(&state, user, &session, &access, view, htmx).await;
+    let Some(valid) = validate(&mut view, state.clock.now()) else {
+        return show_form_again(&state, &scope, view).await;
     };
-
-    let home = KeyHome {
-        environment_id: access.env.id,
-        tag: KeyTag::parse(&access.env.key_tag)?,
-        prefix: state.config.key_prefix.clone(),
-    };
-    let change = state.change(Actor::user(user.id, client_ip(&req)));
-    let created = db::run(&state.pool, move |conn| {
+    let home = KeyHome::of(&scope.access.env, &state.config.key_prefix)?;
+    let change = state.change(scope.actor());
+    let created = services::run(&state.pool, move |conn| {
         key_service::create(conn, &home, &valid, &change)
     })
     .await?;
-
     let Some((key, plain)) = created else {
         view.errors.add("name", key_service::DUPLICATE_NAME);
-        return show_form_again(&state, user, &session, &access, view, htmx).await;
+        return show_form_again(&state, &scope, view).await;
     };
-    tracing::info!(
-        key_id = key.id,
-        environment_id = key.environment_id,
-        "API key created"
-    );
-    let mut page = ApiKeysPage::load(&state, user, &session, &access).await?;
+    tracing::info!(key_id = %key.id, environment_id = %key.environment_id, "API key created");
+    let mut page = ApiKeysPage::load(&state, &scope).await?;
     page.reveal = Some(Reveal {
         title: "API key created",
         name: key.name,
         key: plain,
     });
-    page.respond(StatusCode::OK, htmx, Fragment::Section)
+    page.respond(StatusCode::OK, scope.htmx, Fragment::Section)
 }
 
 async fn show_form_again(
     state: &AppState,
-    user: CurrentUser,
-    session: &Session,
-    access: &crate::auth::permissions::EnvAccess,
+    scope: &EnvScope<ManageKeys>,
     view: NewKeyForm,
-    htmx: bool,
 ) -> Result<HttpResponse, AppError> {
-    let mut page = ApiKeysPage::load(state, user, session, access).await?;
+    let mut page = ApiKeysPage::load(state, scope).await?;
     page.new_key = Some(view);
-    if htmx {
+    if scope.htmx {
         // htmx swaps only 2xx answers; re-target the panel so the messages land beside the fields.
         let mut response = page.respond(StatusCode::OK, true, Fragment::Panel)?;
         let headers = response.headers_mut();

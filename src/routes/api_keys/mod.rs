@@ -6,29 +6,30 @@ pub mod revoke;
 pub mod rotate;
 pub mod toggle;
 
-use actix_session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use askama::Template;
 use chrono::Utc;
 
-use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::{Action, EnvAccess};
+use crate::auth::scope::{EnvScope, Permission};
 use crate::db::{self, api_keys::ApiKey};
 use crate::domain::api_key::KeyStatus;
+use crate::domain::ids::KeyId;
 use crate::domain::key_format::PlainApiKey;
 use crate::error::AppError;
 use crate::routes::page::{Chrome, Tab, env_path, format_date_or, format_time, html};
+use crate::services;
 use crate::state::AppState;
 
 /// One row of the table, as a person reads it.
 pub struct KeyRow {
-    pub id: i64,
+    pub id: KeyId,
     pub name: String,
     pub description: String,
     pub masked: String,
     pub type_label: &'static str,
-    pub scopes: Vec<String>,
+    pub scopes: Vec<&'static str>,
     pub enabled: bool,
     pub revoked: bool,
     pub expired: bool,
@@ -46,8 +47,8 @@ impl KeyRow {
             name: key.name.clone(),
             description: key.description.clone(),
             masked: key.masked.clone(),
-            type_label: key.key_type().label(),
-            scopes: key.scopes.clone(),
+            type_label: key.key_type.label(),
+            scopes: key.scopes.iter().map(|s| s.as_str()).collect(),
             enabled: key.enabled,
             revoked: status == KeyStatus::Revoked,
             expired: status == KeyStatus::Expired,
@@ -92,7 +93,7 @@ impl Default for NewKeyForm {
 
 /// A rotate or revoke waiting for the person to confirm it.
 pub struct Confirm {
-    pub id: i64,
+    pub id: KeyId,
     pub action: &'static str,
     pub title: &'static str,
     pub question: String,
@@ -135,18 +136,24 @@ pub struct KeyRowPartial {
 }
 
 impl ApiKeysPage {
-    pub async fn load(
+    pub async fn load<P: Permission>(
         state: &AppState,
-        user: CurrentUser,
-        session: &Session,
-        access: &EnvAccess,
+        scope: &EnvScope<P>,
     ) -> Result<Self, AppError> {
+        let access = &scope.access;
         let env_id = access.env.id;
-        let keys = db::run(&state.pool, move |conn| {
+        let keys = services::run(&state.pool, move |conn| {
             Ok(db::api_keys::list_for_environment(conn, env_id)?)
         })
         .await?;
-        let chrome = Chrome::load(state, user, session, Some(access), Tab::ApiKeys).await?;
+        let chrome = Chrome::load(
+            state,
+            &scope.user,
+            &scope.session,
+            Some(access),
+            Tab::ApiKeys,
+        )
+        .await?;
         Ok(Self {
             csrf: chrome.csrf.clone(),
             chrome,

@@ -1,38 +1,26 @@
 //! Revoke: the key stops working for good and stays listed, greyed.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 
 use super::{ApiKeysPage, Confirm, Fragment, base_path};
-use crate::auth::current_user::CurrentUser;
-use crate::auth::permissions::Action;
-use crate::db::{self, audit::Actor};
+use crate::auth::scope::{EnvScope, ManageKeys};
 use crate::error::AppError;
-use crate::routes::page::{client_ip, env_access, is_htmx, parse_id, see_other};
-use crate::services::keys as key_service;
+use crate::routes::page::{KeyPath, see_other};
+use crate::services::{self, keys as key_service};
 use crate::state::AppState;
 
-type KeyPath = web::Path<(String, String, String)>;
-
 pub async fn confirm(
-    req: HttpRequest,
-    path: KeyPath,
-    user: CurrentUser,
-    session: Session,
+    scope: EnvScope<ManageKeys>,
+    path: web::Path<KeyPath>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let (project, env, id) = path.into_inner();
-    let access = env_access(&state, &user, project, env).await?;
-    access.require(Action::ManageKeys)?;
-    let (env_id, id) = (access.env.id, parse_id(&id)?);
-    let key = db::run(&state.pool, move |conn| {
-        Ok(db::api_keys::find(conn, env_id, id)?)
+    let (env_id, id) = (scope.env_id(), path.id);
+    let key = services::run(&state.pool, move |conn| {
+        key_service::find_live(conn, env_id, id)
     })
-    .await?
-    .filter(|k| k.revoked_at.is_none())
-    .ok_or(AppError::NotFound)?;
-    let mut page = ApiKeysPage::load(&state, user, &session, &access).await?;
+    .await?;
+    let mut page = ApiKeysPage::load(&state, &scope).await?;
     page.confirm = Some(Confirm {
         id: key.id,
         action: "revoke",
@@ -43,29 +31,23 @@ pub async fn confirm(
         name: key.name,
         masked: key.masked,
     });
-    page.respond(StatusCode::OK, is_htmx(&req), Fragment::Panel)
+    page.respond(StatusCode::OK, scope.htmx, Fragment::Panel)
 }
 
 pub async fn submit(
-    req: HttpRequest,
-    path: KeyPath,
-    user: CurrentUser,
-    session: Session,
+    scope: EnvScope<ManageKeys>,
+    path: web::Path<KeyPath>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let (project, env, id) = path.into_inner();
-    let access = env_access(&state, &user, project, env).await?;
-    access.require(Action::ManageKeys)?;
-    let (env_id, id) = (access.env.id, parse_id(&id)?);
-    let change = state.change(Actor::user(user.id, client_ip(&req)));
-    let key = db::run(&state.pool, move |conn| {
+    let (env_id, id, change) = (scope.env_id(), path.id, state.change(scope.actor()));
+    let key = services::run(&state.pool, move |conn| {
         key_service::revoke(conn, env_id, id, &change)
     })
     .await?;
-    if !is_htmx(&req) {
-        return Ok(see_other(&base_path(&access)));
+    if !scope.htmx {
+        return Ok(see_other(&base_path(&scope.access)));
     }
-    let mut page = ApiKeysPage::load(&state, user, &session, &access).await?;
+    let mut page = ApiKeysPage::load(&state, &scope).await?;
     page.flash = Some(format!("Revoked “{}”. It no longer works.", key.name));
     page.respond(StatusCode::OK, true, Fragment::Section)
 }

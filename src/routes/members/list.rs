@@ -1,25 +1,15 @@
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use super::MembersPage;
-use crate::auth::current_user::CurrentUser;
-use crate::auth::permissions::Action;
+use crate::auth::scope::{EnvScope, ViewMembers};
 use crate::error::AppError;
-use crate::routes::page::{EnvPath, env_access, html};
+use crate::routes::page::html;
 use crate::state::AppState;
 
 pub async fn show(
-    path: EnvPath,
-    user: CurrentUser,
-    session: Session,
+    scope: EnvScope<ViewMembers>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let (project, env) = path.into_inner();
-    let access = env_access(&state, &user, project, env).await?;
-    access.require(Action::ViewMembers)?;
-    html(
-        StatusCode::OK,
-        &MembersPage::load(&state, user, &session, &access).await?,
-    )
+    html(StatusCode::OK, &MembersPage::load(&state, &scope).await?)
 }

@@ -5,18 +5,19 @@ pub mod list;
 pub mod remove;
 pub mod role;
 
-use actix_session::Session;
 use askama::Template;
 
-use crate::auth::current_user::CurrentUser;
 use crate::auth::permissions::{Action, EnvAccess};
+use crate::auth::scope::{EnvScope, Permission};
 use crate::db;
+use crate::domain::ids::UserId;
 use crate::error::AppError;
 use crate::routes::page::{Chrome, Tab, env_path};
+use crate::services;
 use crate::state::AppState;
 
 pub struct MemberRow {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub name: String,
     pub email: String,
     pub role: &'static str,
@@ -39,18 +40,24 @@ pub struct MembersPage {
 }
 
 impl MembersPage {
-    pub async fn load(
+    pub async fn load<P: Permission>(
         state: &AppState,
-        user: CurrentUser,
-        session: &Session,
-        access: &EnvAccess,
+        scope: &EnvScope<P>,
     ) -> Result<Self, AppError> {
+        let access = &scope.access;
         let env_id = access.env.id;
-        let members = db::run(&state.pool, move |conn| {
+        let members = services::run(&state.pool, move |conn| {
             Ok(db::memberships::list(conn, env_id)?)
         })
         .await?;
-        let chrome = Chrome::load(state, user, session, Some(access), Tab::Members).await?;
+        let chrome = Chrome::load(
+            state,
+            &scope.user,
+            &scope.session,
+            Some(access),
+            Tab::Members,
+        )
+        .await?;
         Ok(Self {
             csrf: chrome.csrf.clone(),
             chrome,

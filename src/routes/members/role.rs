@@ -1,16 +1,12 @@
-use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::Connection;
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::members_path;
-use crate::auth::current_user::CurrentUser;
-use crate::auth::permissions::Action;
-use crate::db::{self, audit::Actor};
-use crate::domain::audit::{AuditAction, AuditTarget};
+use crate::auth::scope::{EnvScope, ManageMembers};
 use crate::domain::user::Role;
 use crate::error::AppError;
-use crate::routes::page::{client_ip, env_access, parse_id, see_other};
+use crate::routes::page::{UserPath, see_other};
+use crate::services::{self, members};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -20,36 +16,16 @@ pub struct RoleForm {
 }
 
 pub async fn submit(
-    req: HttpRequest,
-    path: web::Path<(String, String, String)>,
-    user: CurrentUser,
+    scope: EnvScope<ManageMembers>,
+    path: web::Path<UserPath>,
     state: web::Data<AppState>,
     form: web::Form<RoleForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (project, env, member_id) = path.into_inner();
-    let access = env_access(&state, &user, project, env).await?;
-    access.require(Action::ManageMembers)?;
-    let member_id = parse_id(&member_id)?;
     let role = Role::parse(&form.role)?;
-    let actor = Actor::user(user.id, client_ip(&req));
-    let env_id = access.env.id;
-    db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let previous =
-                db::memberships::role_of(conn, member_id, env_id)?.ok_or(AppError::NotFound)?;
-            if previous != role {
-                db::memberships::upsert(conn, member_id, env_id, role)?;
-                actor.record(
-                    conn,
-                    Some(env_id),
-                    AuditTarget::User(member_id),
-                    AuditAction::MembershipRoleChanged,
-                    json!({"role": role.as_str(), "previous_role": previous.as_str()}),
-                )?;
-            }
-            Ok::<_, AppError>(())
-        })
+    let (env_id, member, actor) = (scope.env_id(), path.user_id, scope.actor());
+    services::run(&state.pool, move |conn| {
+        members::change_role(conn, env_id, member, role, &actor)
     })
     .await?;
-    Ok(see_other(&members_path(&access)))
+    Ok(see_other(&members_path(&scope.access)))
 }

@@ -6,11 +6,13 @@ use serde::Deserialize;
 
 use crate::auth::current_user::{csrf_token, sign_in};
 use crate::auth::password;
+use crate::auth::scope::{client_ip, is_htmx};
 use crate::auth::session_store::USER_ID_KEY;
 use crate::db;
 use crate::domain::user::Password;
 use crate::error::AppError;
-use crate::routes::page::{client_ip, html, is_htmx, see_other};
+use crate::routes::page::{html, see_other};
+use crate::services;
 use crate::state::AppState;
 
 /// One message for an unknown email and a wrong password, so neither can be told apart.
@@ -31,7 +33,12 @@ pub async fn show(req: HttpRequest, session: Session) -> Result<HttpResponse, Ap
             .insert_header(("HX-Redirect", "/login"))
             .finish());
     }
-    if session.get::<i64>(USER_ID_KEY).ok().flatten().is_some() {
+    if session
+        .get::<crate::domain::ids::UserId>(USER_ID_KEY)
+        .ok()
+        .flatten()
+        .is_some()
+    {
         return Ok(see_other("/"));
     }
     let page = LoginPage {
@@ -79,9 +86,13 @@ pub async fn submit(
 
     let lookup = email.trim().to_owned();
     let presented = Password::presented(password);
-    let user = db::run(&state.pool, move |conn| {
-        let user = db::users::find_by_email(conn, &lookup)?;
-        Ok(match user {
+    let found = services::run(&state.pool, move |conn| {
+        Ok(db::users::find_by_email(conn, &lookup)?)
+    })
+    .await?;
+    // argon2 runs after the connection went back to the pool.
+    let user = services::blocking(move || {
+        Ok(match found {
             Some(u) if password::verify(&presented, &u.password_hash) && !u.is_disabled() => {
                 Some(u)
             }

@@ -1,0 +1,97 @@
+//! Accounts: created, disabled and enabled, made administrators, by administrators.
+
+use diesel::{Connection, PgConnection};
+use serde_json::json;
+
+use crate::db::{self, audit::Actor};
+use crate::domain::Invalid;
+use crate::domain::audit::{AuditAction, AuditTarget};
+use crate::domain::ids::UserId;
+use crate::domain::user::{DisplayName, Email};
+use crate::error::AppError;
+
+pub const EMAIL_TAKEN: &str = "A user with this email already exists.";
+
+/// A new account whose password is already hashed (argon2 runs before any connection is held).
+pub struct NewAccount {
+    pub email: Email,
+    pub display_name: DisplayName,
+    pub password_hash: String,
+}
+
+/// `Ok(false)` when the email is taken.
+pub fn create(
+    conn: &mut PgConnection,
+    account: &NewAccount,
+    actor: &Actor,
+) -> Result<bool, AppError> {
+    conn.transaction(|conn| {
+        let new = db::users::NewUser {
+            email: account.email.as_str(),
+            display_name: account.display_name.as_str(),
+            password_hash: &account.password_hash,
+            is_admin: false,
+        };
+        let Some(created) = db::users::create(conn, &new)? else {
+            return Ok(false);
+        };
+        actor.record(
+            conn,
+            None,
+            AuditTarget::User(created.id),
+            AuditAction::UserCreated,
+            json!({"email": created.email}),
+        )?;
+        Ok(true)
+    })
+}
+
+/// Disables or enables an account. Disabling ends all of its sessions at once, on every node.
+pub fn set_disabled(
+    conn: &mut PgConnection,
+    target: UserId,
+    disabled: bool,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    if Some(target) == actor.user_id && disabled {
+        return Err(Invalid::new("You cannot disable yourself.").into());
+    }
+    conn.transaction(|conn| {
+        if db::users::set_disabled(conn, target, disabled)? == 0 {
+            return Err(AppError::NotFound);
+        }
+        if disabled {
+            db::sessions::delete_for_user(conn, target)?;
+        }
+        let action = if disabled {
+            AuditAction::UserDisabled
+        } else {
+            AuditAction::UserEnabled
+        };
+        actor.record(conn, None, AuditTarget::User(target), action, json!({}))?;
+        Ok(())
+    })
+}
+
+pub fn set_admin(
+    conn: &mut PgConnection,
+    target: UserId,
+    is_admin: bool,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    if Some(target) == actor.user_id && !is_admin {
+        return Err(Invalid::new("You cannot remove your own administrator rights.").into());
+    }
+    conn.transaction(|conn| {
+        if db::users::set_admin(conn, target, is_admin)? == 0 {
+            return Err(AppError::NotFound);
+        }
+        let action = if is_admin {
+            AuditAction::UserAdminGranted
+        } else {
+            AuditAction::UserAdminRevoked
+        };
+        actor.record(conn, None, AuditTarget::User(target), action, json!({}))?;
+        Ok(())
+    })
+}
