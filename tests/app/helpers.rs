@@ -42,9 +42,7 @@ fn cluster() -> &'static EmbeddedPostgres {
                 );
                 std::env::temp_dir().join(format!("keyward-test-pg-{hash}"))
             });
-        // SAFETY: set before any thread of this process reads the environment for it.
-        unsafe { std::env::set_var("KEYWARD_PG_FAST", "1") };
-        EmbeddedPostgres::start(&dir).expect("start the test PostgreSQL cluster")
+        EmbeddedPostgres::start_throwaway(&dir).expect("start the test PostgreSQL cluster")
     })
 }
 
