@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -528,4 +529,73 @@ pub async fn verify(base: &str, key: Option<&str>, body: Option<serde_json::Valu
         body,
     )
     .await
+}
+
+/// What a polled check returns: `true`, `Some(value)` or `Ok(value)` once it holds. The last
+/// `Err` is kept for the failure message.
+pub trait Outcome {
+    type Value;
+    fn settled(self) -> Result<Self::Value, Option<String>>;
+}
+
+impl Outcome for bool {
+    type Value = ();
+    fn settled(self) -> Result<(), Option<String>> {
+        if self { Ok(()) } else { Err(None) }
+    }
+}
+
+impl<T> Outcome for Option<T> {
+    type Value = T;
+    fn settled(self) -> Result<T, Option<String>> {
+        self.ok_or(None)
+    }
+}
+
+impl<T, E: std::fmt::Debug> Outcome for Result<T, E> {
+    type Value = T;
+    fn settled(self) -> Result<T, Option<String>> {
+        self.map_err(|e| Some(format!("{e:?}")))
+    }
+}
+
+/// Runs `check` every 10 ms until it holds and returns its value; panics naming `what` (and
+/// the last error, if any) when it still does not hold after `timeout`. A check that hangs
+/// counts against the timeout too.
+pub async fn eventually<O: Outcome>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> O,
+) -> O::Value {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        match tokio::time::timeout_at(deadline, check()).await {
+            Ok(outcome) => match outcome.settled() {
+                Ok(value) => return value,
+                Err(error) => last_error = error.or(last_error),
+            },
+            Err(_) => last_error = Some("the check was still running at the deadline".to_owned()),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            match last_error {
+                Some(error) => {
+                    panic!("gave up after {timeout:?} waiting for {what}; last error: {error}")
+                }
+                None => panic!("gave up after {timeout:?} waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The value of an unlabelled counter or gauge on a node's `/metrics` page.
+pub async fn metric(base: &str, name: &str) -> f64 {
+    let text = Client::new(base).get("/metrics").await.body;
+    text.lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            (key == name).then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("{name} is not on {base}/metrics:\n{text}"))
 }

@@ -64,7 +64,21 @@ async fn a_node_that_loses_its_listening_connection_reads_through_instead_of_ser
     .load(&mut conn)
     .unwrap();
     assert!(killed.iter().any(|k| *k), "found the listening connection");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The node notices at its next ping and from then on reads every verification through: two
+    // in a row miss the cache (while it listens, the second of two is a hit). It tries to
+    // listen again only half a second later.
+    let base = &app.address;
+    eventually(
+        Duration::from_secs(5),
+        "the node to notice it lost its listening connection",
+        async || {
+            let before = metric(base, "keyward_key_cache_misses_total").await;
+            verify(base, Some(&key), None).await;
+            verify(base, Some(&key), None).await;
+            metric(base, "keyward_key_cache_misses_total").await - before == 2.0
+        },
+    )
+    .await;
 
     // A change the node cannot hear about (no NOTIFY): only reading through can see it.
     diesel::update(api_keys::table.find(id))
@@ -76,8 +90,18 @@ async fn a_node_that_loses_its_listening_connection_reads_through_instead_of_ser
         "DISABLED"
     );
 
-    // Once it listens again, notices work as before.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Once it listens again (memory serves again: a verification hits the cache), notices work
+    // as before.
+    eventually(
+        Duration::from_secs(5),
+        "the node to listen again",
+        async || {
+            let before = metric(base, "keyward_key_cache_hits_total").await;
+            verify(base, Some(&key), None).await;
+            metric(base, "keyward_key_cache_hits_total").await > before
+        },
+    )
+    .await;
     let admin = app.signed_in_as(Who::Admin).await;
     admin.switch(id, true).await;
     assert_eq!(verify(&app.address, Some(&key), None).await.code(), "VALID");
@@ -102,14 +126,10 @@ async fn verifications_are_counted_exactly_once_when_the_server_stops_on_sigterm
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(30), "the server to start", async || {
+        client.get(format!("{base}/healthz")).send().await
+    })
+    .await;
 
     let (valid, refused) = (25, 12);
     for _ in 0..valid {
