@@ -1,7 +1,7 @@
 //! What a person sees, in Debian's Chromium driven over WebDriver.
 
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -245,11 +245,25 @@ async fn an_admin_creates_a_key_sees_it_once_and_copies_it() {
     admin.switch(mobile, false).await;
     b.refresh().await.unwrap();
     wait_for(b, Locator::Css("tr.revoked")).await;
-    let png = b.screenshot().await.unwrap();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("api-keys.png"), png).unwrap();
+    save_screenshot("api-keys.png", &b.screenshot().await.unwrap());
     browser.close().await;
+}
+
+/// Writes a screenshot under `<target dir>/screenshots/`, and over the README's copy in
+/// `tests/screenshots/` only when `KEYWARD_UPDATE_SCREENSHOTS=1`.
+fn save_screenshot(name: &str, png: &[u8]) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("target"));
+    let mut dirs = vec![target.join("screenshots")];
+    if std::env::var("KEYWARD_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        dirs.push(manifest.join("tests/screenshots"));
+    }
+    for dir in dirs {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
+    }
 }
 
 #[tokio::test]
