@@ -35,12 +35,26 @@ pub struct EmbeddedPostgres {
     bin: PathBuf,
     /// The `postgres` system user (uid, gid, home) that children run as when we are root.
     owner: Option<(Uid, Gid, PathBuf)>,
+    /// Started with fsync and friends off (see [`EmbeddedPostgres::start_throwaway`]).
+    throwaway: bool,
 }
 
 impl EmbeddedPostgres {
     /// Initialise (initdb, first time only) and start the cluster under `base_dir`, or reuse it if
     /// it is already running (started by another process). Waits until it accepts connections.
     pub fn start(base_dir: &Path) -> Result<Self> {
+        Self::start_with(base_dir, false)
+    }
+
+    /// Like [`EmbeddedPostgres::start`], but a server this call starts runs with `fsync`,
+    /// `synchronous_commit` and `full_page_writes` off: faster, and a machine crash can corrupt
+    /// the data. Only for throwaway clusters such as the tests'. A server that is already running
+    /// keeps the settings it was started with.
+    pub fn start_throwaway(base_dir: &Path) -> Result<Self> {
+        Self::start_with(base_dir, true)
+    }
+
+    fn start_with(base_dir: &Path, throwaway: bool) -> Result<Self> {
         at(fs::create_dir_all(base_dir), "creating", base_dir)?;
         let base = at(base_dir.canonicalize(), "resolving", base_dir)?;
         let run = base.join("run");
@@ -63,6 +77,7 @@ impl EmbeddedPostgres {
             run,
             bin,
             owner,
+            throwaway,
         };
         let _lock = pg.lock()?;
         at(fs::create_dir_all(&pg.run), "creating", &pg.run)?;
@@ -162,8 +177,8 @@ impl EmbeddedPostgres {
             "# Written by Keyward on every start; edits are lost.\nlisten_addresses = ''\n\
              port = {PORT}\nunix_socket_directories = '{run}'\nmax_connections = 200\n"
         );
-        if std::env::var("KEYWARD_PG_FAST").is_ok_and(|v| v == "1" || v == "true") {
-            // Only for throwaway test clusters: a machine crash can corrupt the data.
+        if self.throwaway {
+            // A machine crash can corrupt the data.
             conf.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");
         }
         let path = self.data.join("keyward.conf");

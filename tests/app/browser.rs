@@ -1,16 +1,55 @@
 //! What a person sees, in Debian's Chromium driven over WebDriver.
 
-use std::time::Duration;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use serde_json::json;
 
 use crate::helpers::*;
 
+/// A headless Chromium behind its own chromedriver. A test ends with [`Browser::close`]; if it
+/// panics first, the guard still kills every process and removes the profile.
 struct Browser {
     client: Client,
-    _driver: tokio::process::Child,
-    _profile: std::path::PathBuf,
+    _driver: Driver,
+}
+
+impl Browser {
+    /// Ends the WebDriver session, which makes chromedriver quit Chromium, then drops the guard.
+    async fn close(self) {
+        self.client
+            .close()
+            .await
+            .expect("end the WebDriver session");
+    }
+}
+
+/// chromedriver, started as the leader of its own process group, and Chromium's profile folder.
+/// Chromium's processes are chromedriver's descendants and stay in its group (they outlive a
+/// killed chromedriver, reparented to init), so on drop (at the end of a test, or while a
+/// panicking test unwinds) the whole group is killed and the folder removed.
+struct Driver {
+    process: std::process::Child,
+    profile: PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = Pid::from_raw(self.process.id() as i32);
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = self.process.wait();
+        // Until its last member is reaped the group's id is not reused, so this asks only about
+        // our processes; the profile goes once nothing can write to it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while killpg(group, None).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
 }
 
 fn free_port() -> u16 {
@@ -23,14 +62,19 @@ fn free_port() -> u16 {
 
 async fn browser() -> Browser {
     let port = free_port();
-    let driver = tokio::process::Command::new("chromedriver")
+    let process = std::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
+        .process_group(0)
         .spawn()
         .expect("chromedriver (Debian's chromium-driver) is installed");
-    let profile = std::env::temp_dir().join(format!("keyward-chromium-{port}"));
+    let profile =
+        std::env::temp_dir().join(format!("keyward-chromium-{}-{port}", std::process::id()));
+    let driver = Driver {
+        process,
+        profile: profile.clone(),
+    };
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".to_owned(),
@@ -45,25 +89,21 @@ async fn browser() -> Browser {
         }),
     );
     let url = format!("http://127.0.0.1:{port}");
-    let mut last_error = None;
-    for _ in 0..100 {
-        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps.clone())
-            .connect(&url)
-            .await
-        {
-            Ok(client) => {
-                return Browser {
-                    client,
-                    _driver: driver,
-                    _profile: profile,
-                };
-            }
-            Err(e) => last_error = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let client = eventually(
+        Duration::from_secs(20),
+        "chromedriver to start a WebDriver session",
+        async || {
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+        },
+    )
+    .await;
+    Browser {
+        client,
+        _driver: driver,
     }
-    panic!("could not start a WebDriver session: {last_error:?}");
 }
 
 fn button(label: &str) -> String {
@@ -205,10 +245,25 @@ async fn an_admin_creates_a_key_sees_it_once_and_copies_it() {
     admin.switch(mobile, false).await;
     b.refresh().await.unwrap();
     wait_for(b, Locator::Css("tr.revoked")).await;
-    let png = b.screenshot().await.unwrap();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("api-keys.png"), png).unwrap();
+    save_screenshot("api-keys.png", &b.screenshot().await.unwrap());
+    browser.close().await;
+}
+
+/// Writes a screenshot under `<target dir>/screenshots/`, and over the README's copy in
+/// `tests/screenshots/` only when `KEYWARD_UPDATE_SCREENSHOTS=1`.
+fn save_screenshot(name: &str, png: &[u8]) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("target"));
+    let mut dirs = vec![target.join("screenshots")];
+    if std::env::var("KEYWARD_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        dirs.push(manifest.join("tests/screenshots"));
+    }
+    for dir in dirs {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
+    }
 }
 
 #[tokio::test]
@@ -232,6 +287,7 @@ async fn the_switch_state_survives_a_reload() {
     b.refresh().await.unwrap();
     assert_eq!(switch_state(b, "Search API").await, "true");
     assert!(app.keys()[0].enabled);
+    browser.close().await;
 }
 
 #[tokio::test]
@@ -260,4 +316,5 @@ async fn a_member_sees_no_add_button_and_disabled_switches() {
     assert!(b.find(Locator::XPath(&button("Rotate"))).await.is_err());
     assert!(b.find(Locator::XPath(&button("Revoke"))).await.is_err());
     assert!(app.keys()[0].enabled);
+    browser.close().await;
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -45,9 +46,7 @@ fn cluster() -> &'static EmbeddedPostgres {
                 );
                 std::env::temp_dir().join(format!("keyward-test-pg-{hash}"))
             });
-        // SAFETY: set before any thread of this process reads the environment for it.
-        unsafe { std::env::set_var("KEYWARD_PG_FAST", "1") };
-        EmbeddedPostgres::start(&dir).expect("start the test PostgreSQL cluster")
+        EmbeddedPostgres::start_throwaway(&dir).expect("start the test PostgreSQL cluster")
     })
 }
 
@@ -200,20 +199,6 @@ async fn start_node(db_url: &str, adjust: impl FnOnce(&mut Config), clock: Share
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     Node { address, stop }
-}
-
-/// One sample of a `/metrics` series without labels.
-pub async fn metric(base: &str, name: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -597,4 +582,73 @@ pub async fn verify(base: &str, key: Option<&str>, body: Option<serde_json::Valu
         body,
     )
     .await
+}
+
+/// What a polled check returns: `true`, `Some(value)` or `Ok(value)` once it holds. The last
+/// `Err` is kept for the failure message.
+pub trait Outcome {
+    type Value;
+    fn settled(self) -> Result<Self::Value, Option<String>>;
+}
+
+impl Outcome for bool {
+    type Value = ();
+    fn settled(self) -> Result<(), Option<String>> {
+        if self { Ok(()) } else { Err(None) }
+    }
+}
+
+impl<T> Outcome for Option<T> {
+    type Value = T;
+    fn settled(self) -> Result<T, Option<String>> {
+        self.ok_or(None)
+    }
+}
+
+impl<T, E: std::fmt::Debug> Outcome for Result<T, E> {
+    type Value = T;
+    fn settled(self) -> Result<T, Option<String>> {
+        self.map_err(|e| Some(format!("{e:?}")))
+    }
+}
+
+/// Runs `check` every 10 ms until it holds and returns its value; panics naming `what` (and
+/// the last error, if any) when it still does not hold after `timeout`. A check that hangs
+/// counts against the timeout too.
+pub async fn eventually<O: Outcome>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> O,
+) -> O::Value {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        match tokio::time::timeout_at(deadline, check()).await {
+            Ok(outcome) => match outcome.settled() {
+                Ok(value) => return value,
+                Err(error) => last_error = error.or(last_error),
+            },
+            Err(_) => last_error = Some("the check was still running at the deadline".to_owned()),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            match last_error {
+                Some(error) => {
+                    panic!("gave up after {timeout:?} waiting for {what}; last error: {error}")
+                }
+                None => panic!("gave up after {timeout:?} waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The value of an unlabelled counter or gauge on a node's `/metrics` page.
+pub async fn metric(base: &str, name: &str) -> f64 {
+    let text = Client::new(base).get("/metrics").await.body;
+    text.lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            (key == name).then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("{name} is not on {base}/metrics:\n{text}"))
 }

@@ -48,22 +48,6 @@ async fn a_key_switched_off_through_node_a_is_refused_by_node_b() {
     assert_eq!(verify(node_a, Some(&key), None).await.code(), "DISABLED");
 }
 
-/// Polls `check` every 10 ms until it holds; panics with `what` after 10 s.
-async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn kill_listening_connection(app: &TestApp) {
     let mut conn = app.conn();
     let killed: Vec<bool> = diesel::dsl::sql::<diesel::sql_types::Bool>(
@@ -81,16 +65,18 @@ async fn a_node_that_loses_its_listening_connection_reads_through_instead_of_ser
     let app = spawn_app().await;
     let (id, key) = make_key(&app, ENV, "watched", &["read"], None);
     let listening = "keyward_key_cache_listening";
-    until("the node listens", || async {
+    eventually(Duration::from_secs(10), "the node listens", async || {
         metric(&app.address, listening).await == 1.0
     })
     .await;
     assert_eq!(verify(&app.address, Some(&key), None).await.code(), "VALID");
 
     kill_listening_connection(&app);
-    until("the node notices the loss", || async {
-        metric(&app.address, listening).await == 0.0
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the node notices the loss",
+        async || metric(&app.address, listening).await == 0.0,
+    )
     .await;
     // A change the node cannot hear about (no NOTIFY): only reading through can see it.
     diesel::update(api_keys::table.find(id))
@@ -104,9 +90,11 @@ async fn a_node_that_loses_its_listening_connection_reads_through_instead_of_ser
 
     // Listening again, it checked the versions of what it holds: the VALID copy it cached
     // before the loss is gone, not served.
-    until("the node listens again", || async {
-        metric(&app.address, listening).await == 1.0
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the node listens again",
+        async || metric(&app.address, listening).await == 1.0,
+    )
     .await;
     assert_eq!(
         verify(&app.address, Some(&key), None).await.code(),
@@ -124,19 +112,25 @@ async fn a_node_that_loses_its_listening_connection_reads_through_instead_of_ser
 async fn a_cached_key_never_outlives_a_change_whose_notice_was_lost() {
     let app = spawn_app_with(|c| c.cache_revalidate_every = Duration::from_millis(100)).await;
     let (id, key) = make_key(&app, ENV, "unheard", &["read"], None);
-    until("the key is served from memory", || async {
-        verify(&app.address, Some(&key), None).await.code() == "VALID"
-            && metric(&app.address, "keyward_key_cache_hits_total").await >= 1.0
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the key is served from memory",
+        async || {
+            verify(&app.address, Some(&key), None).await.code() == "VALID"
+                && metric(&app.address, "keyward_key_cache_hits_total").await >= 1.0
+        },
+    )
     .await;
     // Switched off behind the node's back: no notice is ever sent.
     diesel::update(api_keys::table.find(id))
         .set(api_keys::enabled.eq(false))
         .execute(&mut app.conn())
         .unwrap();
-    until("the stale copy is dropped", || async {
-        verify(&app.address, Some(&key), None).await.code() == "DISABLED"
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the stale copy is dropped",
+        async || verify(&app.address, Some(&key), None).await.code() == "DISABLED",
+    )
     .await;
     assert!(metric(&app.address, "keyward_key_cache_stale_dropped_total").await >= 1.0);
 }
