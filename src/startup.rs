@@ -120,6 +120,8 @@ impl Application {
                         .configure(routes::configure_dashboard),
                 )
                 .wrap(from_fn(middleware::body_limit))
+                // Outside the body limit, so its refusals get an id and a log line too.
+                .wrap(from_fn(middleware::request_log))
                 .wrap(middleware::security_headers())
         })
         .listen(listener)?

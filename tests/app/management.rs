@@ -337,10 +337,8 @@ async fn the_openapi_document_lists_every_route_and_every_route_it_lists_exists(
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(documented, expected.len(), "{paths:?}");
     for (method, path) in expected {
-        assert!(
-            paths.get(path).and_then(|p| p.get(method)).is_some(),
-            "{method} {path} is documented"
-        );
+        let operation = paths.get(path).and_then(|p| p.get(method));
+        assert!(operation.is_some(), "{method} {path} is documented");
         let concrete = path.replace("{id}", "1");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let r = api(&app.address, m, &concrete, None, None).await;
@@ -348,7 +346,44 @@ async fn the_openapi_document_lists_every_route_and_every_route_it_lists_exists(
             r.json["error"]["message"], "No such API route.",
             "{method} {path} is routed"
         );
+        assert!(
+            operation.unwrap()["responses"]
+                .get(r.status.as_str())
+                .is_some(),
+            "{method} {path} documents the {} it answers without a key",
+            r.status
+        );
     }
+    // The schemas carry the limits the server enforces.
+    let schemas = &doc.json["components"]["schemas"];
+    let create = &schemas["CreateApiKey"];
+    assert_eq!(create["properties"]["name"]["maxLength"], 100);
+    assert_eq!(create["properties"]["name"]["minLength"], 1);
+    assert_eq!(create["properties"]["description"]["maxLength"], 500);
+    assert_eq!(create["properties"]["scopes"]["minItems"], 1);
+    assert_eq!(create["properties"]["scopes"]["uniqueItems"], true);
+    assert_eq!(create["properties"]["rate_limit_per_minute"]["minimum"], 1);
+    assert_eq!(create["required"], json!(["name", "scopes"]));
+    assert_eq!(
+        create["additionalProperties"], false,
+        "the server refuses unknown fields"
+    );
+    assert_eq!(schemas["Scope"]["enum"], json!(["read", "write", "admin"]));
+    assert_eq!(schemas["KeyType"]["enum"], json!(["publishable", "secret"]));
+    let rotate = &schemas["RotateApiKey"]["properties"]["grace_period_seconds"];
+    assert_eq!(
+        (&rotate["minimum"], &rotate["maximum"]),
+        (&json!(0), &json!(604800))
+    );
+    let created = &paths["/api/v1/api-keys"]["post"]["responses"];
+    for status in ["201", "401", "403", "413", "422", "429"] {
+        assert!(created.get(status).is_some(), "create documents {status}");
+    }
+    assert_eq!(
+        created["422"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Error"
+    );
+
     let unrouted = api(
         &app.address,
         Method::GET,

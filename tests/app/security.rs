@@ -142,3 +142,52 @@ async fn static_assets_are_served_from_the_binary() {
     assert_eq!(client.get("/healthz").await.status, StatusCode::OK);
     assert_eq!(client.get("/readyz").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn every_response_carries_its_own_request_id() {
+    let app = spawn_app().await;
+    let base = &app.address;
+    let client = reqwest::Client::new();
+    let huge = client
+        .post(format!("{base}/api/v1/keys/verify"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 10 * 1024 * 1024]);
+    let answers = [
+        client.get(format!("{base}/login")).send().await.unwrap(),
+        client.get(format!("{base}/login")).send().await.unwrap(),
+        client
+            .post(format!("{base}/api/v1/keys/verify?key=kw_sk_live_x"))
+            .send()
+            .await
+            .unwrap(),
+        client
+            .get(format!("{base}/api/v1/nothing-here"))
+            .send()
+            .await
+            .unwrap(),
+        client.get(format!("{base}/healthz")).send().await.unwrap(),
+        // Refused by a middleware before any handler runs.
+        huge.send().await.unwrap(),
+    ];
+    assert_eq!(answers[5].status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let mut ids: Vec<String> = answers
+        .iter()
+        .map(|answer| {
+            let id = answer
+                .headers()
+                .get("x-request-id")
+                .unwrap_or_else(|| panic!("{} has an X-Request-Id", answer.url()))
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+                "{id} is 16 hex digits"
+            );
+            id
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), answers.len(), "no two requests share an id");
+}

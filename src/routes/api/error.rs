@@ -3,13 +3,35 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::AppError;
 
-#[derive(Debug, Serialize)]
+/// One invalid field of the request and what is wrong with it.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FieldError {
+    #[schema(example = "name")]
     pub field: &'static str,
     pub message: String,
+}
+
+/// Every refusal of the management API, and the verification API's own failures.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// One of UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, INVALID_INPUT, PAYLOAD_TOO_LARGE,
+    /// RATE_LIMITED, INTERNAL.
+    #[schema(example = "INVALID_INPUT")]
+    pub code: &'a str,
+    pub message: &'a str,
+    /// Present on INVALID_INPUT when particular fields are at fault.
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    pub fields: &'a [FieldError],
 }
 
 #[derive(Debug)]
@@ -114,14 +136,16 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut error = serde_json::json!({"code": self.code, "message": self.message});
-        if !self.fields.is_empty() {
-            error["fields"] = serde_json::json!(self.fields);
-        }
         let mut response = HttpResponse::build(self.status);
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        response.json(serde_json::json!({ "error": error }))
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+                fields: &self.fields,
+            },
+        })
     }
 }

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AdminKey;
 use super::error::{ApiError, FieldError};
@@ -24,22 +25,42 @@ use crate::verify::Code;
 use crate::verify::usage::minute_of;
 
 /// A key as the API shows it: never its secret, except `key` right after create or rotate.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ApiKey)]
 pub struct ApiKeyJson {
+    #[schema(value_type = i64)]
     pub id: KeyId,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    #[schema(max_length = 500)]
     pub description: String,
     #[serde(rename = "type")]
     pub key_type: KeyType,
     pub scopes: Vec<Scope>,
     pub status: KeyStatus,
+    /// The key with most of its secret hidden; the plaintext is never shown again.
+    #[schema(example = "kw_sk_live_AbCd…wXyZ")]
     pub masked: String,
     pub created_at: DateTime<Utc>,
+    /// Null until the key is first verified.
+    #[schema(required = true)]
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Null: never expires.
+    #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Null: no rate limit.
+    #[schema(required = true, minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<i32>,
+    /// The plaintext key: only in the create and rotate responses, and never again.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub key: Option<String>,
+}
+
+/// The environment's keys, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub data: Vec<ApiKeyJson>,
 }
 
 impl ApiKeyJson {
@@ -129,20 +150,32 @@ pub async fn list(admin: AdminKey, state: web::Data<AppState>) -> Result<HttpRes
         .into_iter()
         .map(|k| ApiKeyJson::new(k, &state))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+    Ok(HttpResponse::Ok().json(ApiKeyList { data }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new key. Unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateApiKey)]
 pub struct CreateBody {
+    /// Trimmed; unique among the environment's keys that are not revoked.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub description: String,
+    /// Secret unless said otherwise.
     #[serde(rename = "type")]
+    #[schema(value_type = KeyType, required = false, default = "secret")]
     pub key_type: Option<String>,
+    /// A publishable key may only carry `read`.
     #[serde(default)]
+    #[schema(value_type = BTreeSet<Scope>, required = true, min_items = 1)]
     pub scopes: Vec<String>,
+    /// Null or left out: never expires. Must lie in the future.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Null or left out: no rate limit.
+    #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<i64>,
 }
 
@@ -210,15 +243,26 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+/// The fields to change; a field left out keeps its value. Unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PatchApiKey)]
 pub struct PatchBody {
+    /// Trimmed; unique among the environment's keys that are not revoked.
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    #[schema(value_type = String, required = false, max_length = 500)]
     pub description: Option<String>,
+    /// The ON/OFF switch.
+    #[schema(value_type = bool, required = false)]
     pub enabled: Option<bool>,
+    /// Null removes the limit.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<Option<i64>>,
+    /// Null: never expires. Must lie in the future.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
 }
 
@@ -266,9 +310,13 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(ApiKeyJson::new(key, &state)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// An empty body rotates without a grace period. Unknown fields are refused.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RotateApiKey)]
 pub struct RotateBody {
+    /// How long the old secret keeps working; 0 or null ends it, and every older one, at once.
+    #[schema(minimum = 0, maximum = 604800)]
     pub grace_period_seconds: Option<i64>,
 }
 
@@ -324,12 +372,16 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
+    /// How many minutes back, this one included.
+    #[param(minimum = 1, maximum = 1440, default = 60)]
     pub minutes: Option<i64>,
 }
 
-#[derive(Debug, Serialize, Default, Clone, Copy)]
+/// Verifications of the key in one minute; `refused` counts every answer but 200.
+#[derive(Debug, Serialize, Default, Clone, Copy, ToSchema)]
 pub struct MinuteUsage {
     pub minute: DateTime<Utc>,
     pub valid: i64,

@@ -8,29 +8,55 @@ pub mod verify;
 
 use actix_web::web;
 
+use openapi::{
+    Credential, INTERNAL, INVALID, KEY_REFUSED, NOT_FOUND, RATE_LIMIT, Reply, Request, TOO_LARGE,
+    VERIFY_REFUSED, of, query,
+};
+
 /// One API operation: how it is routed and how it is documented.
 pub struct Operation {
+    /// Lower case, as in the route list.
     pub method: &'static str,
+    pub http_method: utoipa::openapi::HttpMethod,
     pub path: &'static str,
     pub summary: &'static str,
-    /// Whether it needs an `X-API-Key` with the admin scope.
-    pub admin_key: bool,
-    pub request: Option<&'static str>,
-    pub success: (u16, &'static str),
+    pub credential: Credential,
+    pub request: Option<Request>,
+    pub query: Option<openapi::Params>,
+    /// Every answer it can give: its success first, then its refusals, in groups.
+    pub answers: &'static [&'static [Reply]],
+}
+
+macro_rules! http_method {
+    (get) => {
+        utoipa::openapi::HttpMethod::Get
+    };
+    (post) => {
+        utoipa::openapi::HttpMethod::Post
+    };
+    (patch) => {
+        utoipa::openapi::HttpMethod::Patch
+    };
+    (delete) => {
+        utoipa::openapi::HttpMethod::Delete
+    };
 }
 
 macro_rules! api_operations {
-    ($( $method:ident $path:literal => $handler:path, $summary:literal, admin: $admin:literal,
-        request: $request:expr, success: ($status:literal, $schema:literal); )*) => {
+    ($( $method:ident $path:literal => $handler:path, $summary:literal,
+        key: $credential:ident, request: $request:expr, query: $query:expr,
+        ok: $ok:expr, refusals: [$($refusals:expr),* $(,)?]; )*) => {
         /// Every operation under /api/v1, in the order the document lists them.
         pub const OPERATIONS: &[Operation] = &[
             $( Operation {
                 method: stringify!($method),
+                http_method: http_method!($method),
                 path: $path,
                 summary: $summary,
-                admin_key: $admin,
+                credential: Credential::$credential,
                 request: $request,
-                success: ($status, $schema),
+                query: $query,
+                answers: &[&[$ok], $($refusals),*],
             }, )*
         ];
 
@@ -41,24 +67,45 @@ macro_rules! api_operations {
 }
 
 api_operations! {
-    post "/keys/verify" => verify::verify, "Verify an API key", admin: false,
-        request: Some("VerifyRequest"), success: (200, "VerifyValid");
-    get "/api-keys" => keys::list, "List the environment's API keys (no secrets)", admin: true,
-        request: None, success: (200, "ApiKeyList");
-    post "/api-keys" => keys::create, "Create an API key; the response carries its plaintext once", admin: true,
-        request: Some("CreateApiKey"), success: (201, "ApiKeyWithSecret");
-    get "/api-keys/{id}" => keys::get, "Get one API key", admin: true,
-        request: None, success: (200, "ApiKey");
-    patch "/api-keys/{id}" => keys::patch, "Change name, description, ON/OFF, rate limit or expiry", admin: true,
-        request: Some("PatchApiKey"), success: (200, "ApiKey");
-    delete "/api-keys/{id}" => keys::revoke, "Revoke an API key for good", admin: true,
-        request: None, success: (204, "");
-    post "/api-keys/{id}/rotate" => keys::rotate, "Rotate: a new secret, optionally keeping the old one for a grace period", admin: true,
-        request: Some("RotateApiKey"), success: (200, "ApiKeyWithSecret");
-    get "/api-keys/{id}/usage" => keys::usage, "Per-minute verification counts, newest first", admin: true,
-        request: None, success: (200, "Usage");
-    get "/openapi.json" => openapi::document, "This document", admin: false,
-        request: None, success: (200, "");
+    post "/keys/verify" => verify::verify, "Verify an API key",
+        key: AnyKey, request: Some(Request::optional(of::<verify::VerifyBody>)), query: None,
+        ok: Reply::json(200, "The key is valid.", of::<verify::ValidBody>).with_headers(RATE_LIMIT),
+        refusals: [VERIFY_REFUSED, TOO_LARGE, INTERNAL];
+    get "/api-keys" => keys::list, "List the environment's API keys (no secrets)",
+        key: AdminKey, request: None, query: None,
+        ok: Reply::json(200, "The keys, newest first.", of::<keys::ApiKeyList>),
+        refusals: [KEY_REFUSED, INTERNAL];
+    post "/api-keys" => keys::create, "Create an API key; the response carries its plaintext once",
+        key: AdminKey, request: Some(Request::required(of::<keys::CreateBody>)), query: None,
+        ok: Reply::json(201, "Created; `key` holds the plaintext, shown in this response only.",
+            openapi::api_key_with_secret),
+        refusals: [KEY_REFUSED, TOO_LARGE, INVALID, INTERNAL];
+    get "/api-keys/{id}" => keys::get, "Get one API key",
+        key: AdminKey, request: None, query: None,
+        ok: Reply::json(200, "The key.", of::<keys::ApiKeyJson>),
+        refusals: [KEY_REFUSED, NOT_FOUND, INTERNAL];
+    patch "/api-keys/{id}" => keys::patch, "Change name, description, ON/OFF, rate limit or expiry",
+        key: AdminKey, request: Some(Request::required(of::<keys::PatchBody>)), query: None,
+        ok: Reply::json(200, "The key as changed.", of::<keys::ApiKeyJson>),
+        refusals: [KEY_REFUSED, NOT_FOUND, TOO_LARGE, INVALID, INTERNAL];
+    delete "/api-keys/{id}" => keys::revoke, "Revoke an API key for good",
+        key: AdminKey, request: None, query: None,
+        ok: Reply::empty(204, "Revoked."),
+        refusals: [KEY_REFUSED, NOT_FOUND, INTERNAL];
+    post "/api-keys/{id}/rotate" => keys::rotate, "Rotate: a new secret, optionally keeping the old one for a grace period",
+        key: AdminKey, request: Some(Request::optional(of::<keys::RotateBody>)), query: None,
+        ok: Reply::json(200, "Rotated; `key` holds the new plaintext, shown in this response only.",
+            openapi::api_key_with_secret),
+        refusals: [KEY_REFUSED, NOT_FOUND, TOO_LARGE, INVALID, INTERNAL];
+    get "/api-keys/{id}/usage" => keys::usage, "Per-minute verification counts, newest first",
+        key: AdminKey, request: None, query: Some(query::<keys::UsageQuery>),
+        ok: Reply::json(200, "One entry per minute, newest first.",
+            openapi::array_of::<keys::MinuteUsage>),
+        refusals: [KEY_REFUSED, NOT_FOUND, INVALID, INTERNAL];
+    get "/openapi.json" => openapi::document, "This document",
+        key: NoKey, request: None, query: None,
+        ok: Reply::json(200, "The OpenAPI 3.1 document of this API.", openapi::any_object),
+        refusals: [];
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

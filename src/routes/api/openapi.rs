@@ -1,153 +1,488 @@
-//! /api/v1/openapi.json, built from `OPERATIONS` and the schemas below.
+//! /api/v1/openapi.json: the paths come from `OPERATIONS`, the schemas from the Rust types the
+//! handlers read and write (`utoipa::ToSchema`), so the document follows the code.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use actix_web::HttpResponse;
-use serde_json::{Map, Value, json};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn, Paths};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
+use utoipa::openapi::schema::{
+    AllOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ComponentsBuilder, Content, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required, Schema,
+};
+use utoipa::{IntoParams, ToSchema};
 
 use super::OPERATIONS;
+use super::error::ErrorBody;
+use super::keys::ApiKeyJson;
+use super::verify::{KEY_HEADER, RefusedBody};
 
-fn key_properties(with_secret: bool) -> Value {
-    let mut props = json!({
-        "id": {"type": "integer", "format": "int64"},
-        "name": {"type": "string", "maxLength": 100},
-        "description": {"type": "string", "maxLength": 500},
-        "type": {"type": "string", "enum": ["publishable", "secret"]},
-        "scopes": {"type": "array", "items": {"type": "string", "enum": ["read", "write", "admin"]}},
-        "status": {"type": "string", "enum": ["on", "off", "expired", "revoked"]},
-        "masked": {"type": "string", "example": "kw_sk_live_AbCd…wXyZ"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "last_used_at": {"type": ["string", "null"], "format": "date-time"},
-        "expires_at": {"type": ["string", "null"], "format": "date-time"},
-        "rate_limit_per_minute": {"type": ["integer", "null"], "minimum": 1},
-    });
-    if with_secret {
-        props["key"] =
-            json!({"type": "string", "description": "The plaintext, shown in this response only."});
+const SECURITY_SCHEME: &str = "ApiKeyHeader";
+
+/// A schema for the document: named ones become components and are referred to, unnamed ones
+/// are written in place. `refs` are the components it refers to.
+pub struct Described {
+    name: Option<Cow<'static, str>>,
+    schema: RefOr<Schema>,
+    refs: Vec<(String, RefOr<Schema>)>,
+}
+
+pub type Body = fn() -> Described;
+pub type Params = fn() -> Vec<utoipa::openapi::path::Parameter>;
+
+/// The schema of a Rust type that derives `ToSchema`.
+pub fn of<T: ToSchema>() -> Described {
+    let mut refs = Vec::new();
+    T::schemas(&mut refs);
+    Described {
+        name: Some(T::name()),
+        schema: T::schema(),
+        refs,
     }
-    props
 }
 
-fn schemas() -> Value {
-    json!({
-        "VerifyRequest": {"type": "object", "properties": {
-            "environment": {"type": "string", "example": "production"},
-            "scope": {"type": "string", "enum": ["read", "write", "admin"]}}},
-        "VerifyValid": {"type": "object", "properties": {
-            "valid": {"type": "boolean"}, "code": {"type": "string", "enum": ["VALID"]},
-            "key_id": {"type": "integer"}, "name": {"type": "string"}, "project": {"type": "string"},
-            "environment": {"type": "string"}, "type": {"type": "string"},
-            "scopes": {"type": "array", "items": {"type": "string"}},
-            "expires_at": {"type": ["string", "null"], "format": "date-time"}}},
-        "VerifyRefused": {"type": "object", "properties": {
-            "valid": {"type": "boolean"},
-            "code": {"type": "string", "enum": ["MALFORMED", "NOT_FOUND", "DISABLED", "EXPIRED", "REVOKED",
-                     "WRONG_ENVIRONMENT", "INSUFFICIENT_SCOPE", "RATE_LIMITED"]},
-            "message": {"type": "string"}}},
-        "ApiKey": {"type": "object", "properties": key_properties(false)},
-        "ApiKeyWithSecret": {"type": "object", "properties": key_properties(true)},
-        "ApiKeyList": {"type": "object", "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}},
-        "CreateApiKey": {"type": "object", "required": ["name", "scopes"], "properties": {
-            "name": {"type": "string"}, "description": {"type": "string"},
-            "type": {"type": "string", "enum": ["publishable", "secret"], "default": "secret"},
-            "scopes": {"type": "array", "items": {"type": "string", "enum": ["read", "write", "admin"]}},
-            "expires_at": {"type": ["string", "null"], "format": "date-time"},
-            "rate_limit_per_minute": {"type": ["integer", "null"], "minimum": 1}}},
-        "PatchApiKey": {"type": "object", "properties": {
-            "name": {"type": "string"}, "description": {"type": "string"}, "enabled": {"type": "boolean"},
-            "expires_at": {"type": ["string", "null"], "format": "date-time"},
-            "rate_limit_per_minute": {"type": ["integer", "null"], "minimum": 1}}},
-        "RotateApiKey": {"type": "object", "properties": {
-            "grace_period_seconds": {"type": "integer", "minimum": 0, "maximum": super::keys::MAX_GRACE_SECONDS}}},
-        "Usage": {"type": "array", "items": {"type": "object", "properties": {
-            "minute": {"type": "string", "format": "date-time"},
-            "valid": {"type": "integer"}, "refused": {"type": "integer"}}}},
-        "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"},
-            "fields": {"type": "array", "items": {"type": "object", "properties": {
-                "field": {"type": "string"}, "message": {"type": "string"}}}}}}}},
-    })
+/// A JSON array of `T`.
+pub fn array_of<T: ToSchema>() -> Described {
+    let item = of::<T>();
+    let mut refs = item.refs;
+    refs.extend(item.name.map(|name| (name.into_owned(), item.schema)));
+    Described {
+        name: None,
+        schema: ArrayBuilder::new()
+            .items(Ref::from_schema_name(T::name()))
+            .into(),
+        refs,
+    }
 }
 
-fn reference(schema: &str) -> Value {
-    json!({"$ref": format!("#/components/schemas/{schema}")})
+/// An `ApiKey` whose `key` (the plaintext) is present: the create and rotate answers.
+pub fn api_key_with_secret() -> Described {
+    let key = of::<ApiKeyJson>();
+    let mut refs = key.refs;
+    refs.extend(key.name.as_ref().map(|n| (n.to_string(), key.schema)));
+    let schema = AllOfBuilder::new()
+        .item(Ref::from_schema_name(key.name.unwrap_or_default()))
+        .item(ObjectBuilder::new().required("key"))
+        .into();
+    Described {
+        name: Some(Cow::Borrowed("ApiKeyWithSecret")),
+        schema,
+        refs,
+    }
 }
 
-pub fn build() -> Value {
-    let mut paths = Map::new();
-    for op in OPERATIONS {
-        let mut operation = json!({
-            "summary": op.summary,
-            "operationId": format!("{}{}", op.method, op.path.replace(['/', '{', '}', '-', '.'], "_")),
-        });
-        let (status, schema) = op.success;
-        let mut responses = Map::new();
-        responses.insert(
-            status.to_string(),
-            if schema.is_empty() {
-                json!({"description": "Success"})
-            } else {
-                json!({"description": "Success", "content": {"application/json": {"schema": reference(schema)}}})
-            },
-        );
-        if op.path == "/keys/verify" {
-            for (code, text) in [
-                ("401", "Refused"),
-                ("403", "Scope not held"),
-                ("429", "Over the rate limit"),
-            ] {
-                responses.insert(
-                    code.to_owned(),
-                    json!({"description": text,
-                    "content": {"application/json": {"schema": reference("VerifyRefused")}}}),
-                );
-            }
-            operation["parameters"] = json!([{"name": "X-API-Key", "in": "header", "required": true, "schema": {"type": "string"}}]);
+pub fn any_object() -> Described {
+    Described {
+        name: None,
+        schema: ObjectBuilder::new().schema_type(Type::Object).into(),
+        refs: Vec::new(),
+    }
+}
+
+/// The query string of an operation, from a type that derives `IntoParams`.
+pub fn query<T: IntoParams>() -> Vec<utoipa::openapi::path::Parameter> {
+    T::into_params(|| Some(ParameterIn::Query))
+}
+
+/// Which key an operation reads from `X-API-Key`.
+pub enum Credential {
+    NoKey,
+    /// The key being verified.
+    AnyKey,
+    /// The management API's credential: a key holding the `admin` scope.
+    AdminKey,
+}
+
+pub struct Request {
+    required: bool,
+    body: Body,
+}
+
+impl Request {
+    pub const fn required(body: Body) -> Self {
+        Self {
+            required: true,
+            body,
         }
-        if op.admin_key {
-            operation["security"] = json!([{"ApiKeyHeader": []}]);
-            for (code, text) in [
-                ("401", "No valid key"),
-                ("403", "The key lacks the admin scope"),
-                ("404", "Not found in the key's environment"),
-                ("422", "Invalid input"),
-            ] {
-                responses.insert(
-                    code.to_owned(),
-                    json!({"description": text,
-                    "content": {"application/json": {"schema": reference("Error")}}}),
-                );
+    }
+    /// An empty body is accepted too.
+    pub const fn optional(body: Body) -> Self {
+        Self {
+            required: false,
+            body,
+        }
+    }
+}
+
+/// A response header and what it says.
+pub struct HeaderDoc {
+    name: &'static str,
+    description: &'static str,
+}
+
+/// One answer an operation can give.
+pub struct Reply {
+    pub status: u16,
+    pub description: &'static str,
+    body: Option<Body>,
+    headers: &'static [HeaderDoc],
+}
+
+impl Reply {
+    pub const fn json(status: u16, description: &'static str, body: Body) -> Self {
+        Self {
+            status,
+            description,
+            body: Some(body),
+            headers: &[],
+        }
+    }
+    pub const fn empty(status: u16, description: &'static str) -> Self {
+        Self {
+            status,
+            description,
+            body: None,
+            headers: &[],
+        }
+    }
+    pub const fn with_headers(self, headers: &'static [HeaderDoc]) -> Self {
+        Self { headers, ..self }
+    }
+}
+
+const LIMIT: HeaderDoc = HeaderDoc {
+    name: "X-RateLimit-Limit",
+    description: "The key's requests per minute (only for a key with a rate limit).",
+};
+const REMAINING: HeaderDoc = HeaderDoc {
+    name: "X-RateLimit-Remaining",
+    description: "Requests the key may still make at once.",
+};
+const RESET: HeaderDoc = HeaderDoc {
+    name: "X-RateLimit-Reset",
+    description: "Seconds until its full budget is back.",
+};
+const RETRY: HeaderDoc = HeaderDoc {
+    name: "Retry-After",
+    description: "Seconds to wait before retrying.",
+};
+
+/// On verify answers for a key that has a rate limit.
+pub const RATE_LIMIT: &[HeaderDoc] = &[LIMIT, REMAINING, RESET];
+const RATE_LIMITED: &[HeaderDoc] = &[RETRY, LIMIT, REMAINING, RESET];
+const RETRY_AFTER: &[HeaderDoc] = &[RETRY];
+
+fn error() -> Described {
+    of::<ErrorBody<'static>>()
+}
+
+fn refused() -> Described {
+    of::<RefusedBody>()
+}
+
+/// How the management API refuses a request before looking at it.
+pub const KEY_REFUSED: &[Reply] = &[
+    Reply::json(
+        401,
+        "UNAUTHENTICATED: no key, or one that does not verify.",
+        error,
+    ),
+    Reply::json(403, "FORBIDDEN: the key lacks the admin scope.", error),
+    Reply::json(
+        429,
+        "RATE_LIMITED: the admin key is over its rate limit.",
+        error,
+    )
+    .with_headers(RETRY_AFTER),
+];
+pub const NOT_FOUND: &[Reply] = &[Reply::json(
+    404,
+    "NOT_FOUND: no such key in the admin key's environment.",
+    error,
+)];
+pub const INVALID: &[Reply] = &[Reply::json(
+    422,
+    "INVALID_INPUT: `fields` names each field at fault, with what is wrong.",
+    error,
+)];
+pub const TOO_LARGE: &[Reply] = &[Reply::json(
+    413,
+    "PAYLOAD_TOO_LARGE: the body is over 64 KiB.",
+    error,
+)];
+pub const INTERNAL: &[Reply] = &[Reply::json(500, "INTERNAL: the server failed.", error)];
+/// The verification API's refusals (SPEC §5).
+pub const VERIFY_REFUSED: &[Reply] = &[
+    Reply::json(
+        400,
+        "BAD_REQUEST: the body is not a JSON object like VerifyRequest.",
+        refused,
+    ),
+    Reply::json(
+        401,
+        "MALFORMED (no key, or not a key), NOT_FOUND, DISABLED, EXPIRED, REVOKED or \
+         WRONG_ENVIRONMENT.",
+        refused,
+    )
+    .with_headers(RATE_LIMIT),
+    Reply::json(
+        403,
+        "INSUFFICIENT_SCOPE: the key does not hold `scope`.",
+        refused,
+    )
+    .with_headers(RATE_LIMIT),
+    Reply::json(
+        429,
+        "RATE_LIMITED: the key is over its rate limit.",
+        refused,
+    )
+    .with_headers(RATE_LIMITED),
+];
+
+/// Puts a schema in the components (with the ones it refers to) and answers how to refer to it.
+fn place(described: Described, schemas: &mut BTreeMap<String, RefOr<Schema>>) -> RefOr<Schema> {
+    schemas.extend(described.refs);
+    match described.name {
+        Some(name) => {
+            let reference = Ref::from_schema_name(name.as_ref()).into();
+            schemas.insert(name.into_owned(), described.schema);
+            reference
+        }
+        None => described.schema,
+    }
+}
+
+fn json_content(schema: RefOr<Schema>) -> Content {
+    Content::new(Some(schema))
+}
+
+fn integer_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::Integer))
+        .description(Some(description))
+        .build()
+}
+
+fn operation_id(op: &super::Operation) -> String {
+    format!(
+        "{}{}",
+        op.method,
+        op.path.replace(['/', '{', '}', '-', '.'], "_")
+    )
+}
+
+pub fn build() -> OpenApi {
+    let mut schemas = BTreeMap::new();
+    let mut paths = Paths::new();
+    for op in OPERATIONS {
+        let mut operation = OperationBuilder::new()
+            .summary(Some(op.summary))
+            .operation_id(Some(operation_id(op)));
+        match op.credential {
+            Credential::NoKey => {}
+            Credential::AnyKey => {
+                operation = operation.security(SecurityRequirement::new(
+                    SECURITY_SCHEME,
+                    Vec::<String>::new(),
+                ));
+            }
+            Credential::AdminKey => {
+                operation =
+                    operation.security(SecurityRequirement::new(SECURITY_SCHEME, ["admin"]));
             }
         }
         if op.path.contains("{id}") {
-            operation["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}]);
+            operation = operation.parameter(
+                ParameterBuilder::new()
+                    .name("id")
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .description(Some("The key's id."))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
+                    )),
+            );
         }
-        if op.path.ends_with("/usage")
-            && let Some(params) = operation["parameters"].as_array_mut()
-        {
-            params.push(json!({"name": "minutes", "in": "query",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 1440, "default": 60}}));
+        if let Some(params) = op.query {
+            for param in params() {
+                operation = operation.parameter(param);
+            }
         }
-        if let Some(request) = op.request {
-            operation["requestBody"] =
-                json!({"content": {"application/json": {"schema": reference(request)}}});
+        if let Some(request) = &op.request {
+            let schema = place((request.body)(), &mut schemas);
+            operation = operation.request_body(Some(
+                RequestBodyBuilder::new()
+                    .required(Some(if request.required {
+                        Required::True
+                    } else {
+                        Required::False
+                    }))
+                    .content("application/json", json_content(schema))
+                    .build(),
+            ));
         }
-        operation["responses"] = Value::Object(responses);
-        let entry = paths
-            .entry(format!("/api/v1{}", op.path))
-            .or_insert_with(|| Value::Object(Map::new()));
-        entry[op.method] = operation;
+        let mut responses = ResponsesBuilder::new();
+        for reply in op.answers.iter().flat_map(|group| group.iter()) {
+            let mut response = ResponseBuilder::new().description(reply.description);
+            if let Some(body) = reply.body {
+                let schema = place(body(), &mut schemas);
+                response = response.content("application/json", json_content(schema));
+            }
+            for header in reply.headers {
+                response = response.header(header.name, integer_header(header.description));
+            }
+            responses = responses.response(reply.status.to_string(), response.build());
+        }
+        operation = operation.responses(responses.build());
+        paths.add_path_operation(
+            format!("/api/v1{}", op.path),
+            vec![op.http_method.clone()],
+            operation.build(),
+        );
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "Keyward", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Verify API keys, and manage them with an admin-scope key."},
-        "paths": paths,
-        "components": {
-            "schemas": schemas(),
-            "securitySchemes": {"ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
-        },
-    })
+    let mut components = ComponentsBuilder::new().security_scheme(
+        SECURITY_SCHEME,
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            KEY_HEADER,
+            "An API key. The management API needs one holding the admin scope, and acts on \
+             that key's own environment.",
+        ))),
+    );
+    for (name, schema) in schemas {
+        components = components.schema(name, schema);
+    }
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Keyward")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Verify API keys, and manage them with an admin-scope key.",
+                )),
+        )
+        .paths(paths)
+        .components(Some(components.build()))
+        .build()
 }
 
 pub async fn document() -> HttpResponse {
     HttpResponse::Ok().json(build())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::Value;
+
+    use super::build;
+    use crate::domain::api_key::{ApiKeyName, KeyDescription, RateLimit};
+    use crate::routes::api::keys::{
+        CreateBody, MAX_GRACE_SECONDS, MAX_USAGE_MINUTES, PatchBody, RotateBody,
+    };
+    use crate::routes::api::verify::VerifyBody;
+
+    fn document() -> Value {
+        serde_json::to_value(build()).unwrap()
+    }
+
+    fn refs(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    found.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_to_a_component() {
+        let doc = document();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap();
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{r} resolves"
+            );
+        }
+    }
+
+    /// The schema attributes take literals; this keeps them equal to the limits the server
+    /// enforces.
+    #[test]
+    fn the_documented_limits_are_the_servers() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        for schema in ["CreateApiKey", "PatchApiKey", "ApiKey"] {
+            let props = &schemas[schema]["properties"];
+            assert_eq!(
+                props["name"]["maxLength"],
+                ApiKeyName::MAX_CHARS,
+                "{schema}"
+            );
+            assert_eq!(props["name"]["minLength"], 1, "{schema}");
+            assert_eq!(
+                props["description"]["maxLength"],
+                KeyDescription::MAX_CHARS,
+                "{schema}"
+            );
+            let limit = &props["rate_limit_per_minute"];
+            assert_eq!(limit["minimum"], 1, "{schema}");
+            assert_eq!(limit["maximum"], RateLimit::MAX, "{schema}");
+        }
+        let grace = &schemas["RotateApiKey"]["properties"]["grace_period_seconds"];
+        assert_eq!(grace["minimum"], 0);
+        assert_eq!(grace["maximum"], MAX_GRACE_SECONDS);
+        let usage = &doc["paths"]["/api/v1/api-keys/{id}/usage"]["get"]["parameters"];
+        let minutes = usage
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "minutes")
+            .unwrap();
+        assert_eq!(minutes["schema"]["maximum"], MAX_USAGE_MINUTES);
+    }
+
+    /// `additionalProperties: false` is stated exactly where serde refuses an unknown field.
+    #[test]
+    fn request_bodies_are_closed_exactly_where_the_server_refuses_unknown_fields() {
+        let doc = document();
+        let unknown = r#"{"no_such_field": 1}"#;
+        let refuses = [
+            (
+                "CreateApiKey",
+                serde_json::from_str::<CreateBody>(unknown).is_err(),
+            ),
+            (
+                "PatchApiKey",
+                serde_json::from_str::<PatchBody>(unknown).is_err(),
+            ),
+            (
+                "RotateApiKey",
+                serde_json::from_str::<RotateBody>(unknown).is_err(),
+            ),
+            (
+                "VerifyRequest",
+                serde_json::from_str::<VerifyBody>(unknown).is_err(),
+            ),
+        ];
+        for (schema, refused) in refuses {
+            let closed = doc["components"]["schemas"][schema]["additionalProperties"] == false;
+            assert_eq!(closed, refused, "{schema}");
+        }
+    }
 }

@@ -6,40 +6,79 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
+use crate::domain::api_key::{KeyType, Scope};
 use crate::state::AppState;
 use crate::verify::{Code, Verdict};
 
 pub const KEY_HEADER: &str = "X-API-Key";
 
-/// Serialised straight from the cached state: no intermediate JSON tree on the hot path.
-#[derive(Serialize)]
-struct ValidBody<'a> {
+// Serialised straight from the cached state: no intermediate JSON tree on the hot path.
+/// The key is valid.
+#[derive(Serialize, ToSchema)]
+#[schema(as = VerifyValid)]
+pub struct ValidBody<'a> {
     valid: bool,
+    #[schema(schema_with = valid_code)]
     code: &'static str,
+    #[schema(value_type = i64)]
     key_id: crate::domain::ids::KeyId,
     name: &'a str,
+    /// The slug of the key's project.
     project: &'a str,
+    /// The slug of the key's environment.
     environment: &'a str,
     #[serde(rename = "type")]
+    #[schema(value_type = KeyType)]
     key_type: &'static str,
+    #[schema(value_type = Vec<Scope>)]
     scopes: &'a [crate::domain::api_key::Scope],
+    #[schema(required = true)]
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[derive(Serialize)]
-struct RefusedBody {
+/// The key is refused, or the request is malformed.
+#[derive(Serialize, ToSchema)]
+#[schema(as = VerifyRefused)]
+pub struct RefusedBody {
     valid: bool,
+    #[schema(schema_with = refused_code)]
     code: &'static str,
     message: &'static str,
 }
 
+/// The code `verify` answers, with 400, to a body that is not a JSON object like `VerifyBody`.
+const BAD_REQUEST: &str = "BAD_REQUEST";
+
+fn valid_code() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([Code::Valid.as_str()]))
+        .build()
+}
+
+fn refused_code() -> Object {
+    let codes = Code::ALL.iter().filter(|c| **c != Code::Valid);
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(codes.map(|c| c.as_str()).chain([BAD_REQUEST])))
+        .build()
+}
+
 /// Optional constraints: the environment the caller expects, and a scope it needs.
-#[derive(Debug, Default, Deserialize)]
+/// Unknown fields are ignored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = VerifyRequest)]
 pub struct VerifyBody<'a> {
+    /// The slug of the environment the caller expects the key to belong to.
     #[serde(borrow)]
+    #[schema(example = "production")]
     pub environment: Option<std::borrow::Cow<'a, str>>,
+    /// A scope the key must hold.
     #[serde(borrow)]
+    #[schema(value_type = Option<Scope>)]
     pub scope: Option<std::borrow::Cow<'a, str>>,
 }
 
