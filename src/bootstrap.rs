@@ -61,7 +61,7 @@ fn create_missing(conn: &mut PgConnection, config: &Config) -> anyhow::Result<()
         }
     }
     if db::projects::count(conn)? == 0 {
-        let name = ProjectName::parse("Default").map_err(|e| anyhow::anyhow!("{e}"))?;
+        let name = ProjectName::parse("Default")?;
         db::projects::create_with_default_environments(conn, &name)?;
         tracing::info!("created the project Default with production, staging and development");
     }

@@ -30,6 +30,18 @@ pub enum AppError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl From<actix_session::SessionGetError> for AppError {
+    fn from(e: actix_session::SessionGetError) -> Self {
+        Self::Unexpected(anyhow::Error::new(e).context("reading the session"))
+    }
+}
+
+impl From<actix_session::SessionInsertError> for AppError {
+    fn from(e: actix_session::SessionInsertError) -> Self {
+        Self::Unexpected(anyhow::Error::new(e).context("writing the session"))
+    }
+}
+
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         match e {

@@ -34,8 +34,7 @@ impl FromRequest for CurrentUser {
             let state =
                 state.ok_or_else(|| AppError::Unexpected(anyhow::anyhow!("no app state")))?;
             let user_id = session
-                .get::<UserId>(USER_ID_KEY)
-                .map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))?
+                .get::<UserId>(USER_ID_KEY)?
                 .ok_or(AppError::Unauthenticated)?;
             let user =
                 services::run(&state.pool, move |conn| Ok(db::users::find(conn, user_id)?)).await?;
@@ -57,16 +56,12 @@ impl FromRequest for CurrentUser {
 
 /// This session's CSRF token, created on first use.
 pub fn csrf_token(session: &Session) -> Result<String, AppError> {
-    let existing = session
-        .get::<String>(CSRF_KEY)
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))?;
+    let existing = session.get::<String>(CSRF_KEY)?;
     if let Some(token) = existing {
         return Ok(token);
     }
     let token = super::random_token(32)?;
-    session
-        .insert(CSRF_KEY, &token)
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))?;
+    session.insert(CSRF_KEY, &token)?;
     Ok(token)
 }
 
@@ -78,7 +73,5 @@ pub fn stored_csrf_token(session: &Session) -> Option<String> {
 pub fn sign_in(session: &Session, user_id: UserId) -> Result<(), AppError> {
     // A new session key at sign-in, so a key planted before it (fixation) is worthless.
     session.renew();
-    session
-        .insert(USER_ID_KEY, user_id)
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("{e}")))
+    session.insert(USER_ID_KEY, user_id).map_err(AppError::from)
 }

@@ -41,7 +41,7 @@ fn user_id_of(state: &HashMap<String, String>) -> Option<i64> {
 
 fn new_key() -> anyhow::Result<SessionKey> {
     let token = super::random_token(32)?;
-    SessionKey::try_from(token).map_err(|e| anyhow::anyhow!("{e}"))
+    SessionKey::try_from(token).map_err(anyhow::Error::new)
 }
 
 async fn blocking<T: Send + 'static>(

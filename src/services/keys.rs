@@ -141,6 +141,7 @@ fn lock(
 }
 
 /// `Ok(None)` when the name is taken by a live key of the environment.
+#[tracing::instrument(skip_all, fields(environment_id = %home.environment_id))]
 pub fn create(
     conn: &mut PgConnection,
     home: &KeyHome,
@@ -184,6 +185,7 @@ pub fn create(
 }
 
 /// Sets the switch to `enabled` (idempotent). Revoked keys refuse.
+#[tracing::instrument(skip_all, fields(key_id = %id, enabled = enabled))]
 pub fn set_enabled(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,
@@ -218,6 +220,7 @@ pub fn set_enabled(
 /// A new secret for the same key. With a grace period the current secret keeps working until it
 /// ends (at most `MAX_PREVIOUS_SECRETS` earlier secrets are kept); without one every earlier
 /// secret ends now. Returns the rotated key and its new plaintext.
+#[tracing::instrument(skip_all, fields(key_id = %id))]
 pub fn rotate(
     conn: &mut PgConnection,
     home: &KeyHome,
@@ -279,6 +282,7 @@ fn changed_digests(before: &LockedKey, after: &LockedKey) -> Vec<KeyDigest> {
 
 /// Revokes for good, ending every earlier secret too; revoking an already revoked key changes
 /// and records nothing.
+#[tracing::instrument(skip_all, fields(key_id = %id))]
 pub fn revoke(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,
@@ -309,6 +313,7 @@ pub fn revoke(
 /// Edits name, description, switch, rate limit or expiry. `Ok(None)` when the new name is taken.
 /// A change of the switch records `api_key.enabled`/`api_key.disabled`; any other change
 /// `api_key.updated`.
+#[tracing::instrument(skip_all, fields(key_id = %id))]
 pub fn update(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,

@@ -27,6 +27,7 @@ impl std::fmt::Display for AddRefused {
 }
 
 /// Adds an existing user with `role`, or changes the role of one who is already a member.
+#[tracing::instrument(skip_all, fields(environment_id = %environment_id))]
 pub fn add(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,
@@ -57,6 +58,7 @@ pub fn add(
 }
 
 /// Changes a member's role (nothing is recorded when it stays the same).
+#[tracing::instrument(skip_all, fields(environment_id = %environment_id, user_id = %member))]
 pub fn change_role(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,
@@ -81,6 +83,7 @@ pub fn change_role(
     })
 }
 
+#[tracing::instrument(skip_all, fields(environment_id = %environment_id, user_id = %member))]
 pub fn remove(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,

@@ -11,6 +11,7 @@ use crate::error::AppError;
 pub const NAME_TAKEN: &str = "A project with this name (or the same slug) already exists.";
 
 /// `Ok(None)` when the name or its slug is taken.
+#[tracing::instrument(skip_all)]
 pub fn create(
     conn: &mut PgConnection,
     name: &ProjectName,

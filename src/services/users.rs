@@ -20,6 +20,7 @@ pub struct NewAccount {
 }
 
 /// `Ok(false)` when the email is taken.
+#[tracing::instrument(skip_all)]
 pub fn create(
     conn: &mut PgConnection,
     account: &NewAccount,
@@ -47,6 +48,7 @@ pub fn create(
 }
 
 /// Disables or enables an account. Disabling ends all of its sessions at once, on every node.
+#[tracing::instrument(skip_all, fields(user_id = %target, disabled = disabled))]
 pub fn set_disabled(
     conn: &mut PgConnection,
     target: UserId,
@@ -73,6 +75,7 @@ pub fn set_disabled(
     })
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %target, is_admin = is_admin))]
 pub fn set_admin(
     conn: &mut PgConnection,
     target: UserId,
