@@ -27,6 +27,8 @@ pub struct Config {
     /// How often cached keys are checked against their row versions (the bound on a missed
     /// change notice). Not read from the environment; tests shorten it.
     pub cache_revalidate_every: std::time::Duration,
+    /// Peers whose `X-Forwarded-For` is believed (`KEYWARD_TRUSTED_PROXIES`, default none).
+    pub trusted_proxies: crate::net::TrustedProxies,
 }
 
 impl std::fmt::Debug for Config {
@@ -72,6 +74,11 @@ impl Config {
             secure_cookies,
             pool_size,
             cache_revalidate_every: crate::jobs::REVALIDATE_EVERY,
+            trusted_proxies: match var("KEYWARD_TRUSTED_PROXIES") {
+                Some(list) => crate::net::TrustedProxies::parse(&list)
+                    .map_err(|e| anyhow::anyhow!("KEYWARD_TRUSTED_PROXIES: {e}"))?,
+                None => crate::net::TrustedProxies::default(),
+            },
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod middleware;
+pub mod net;
 pub mod routes;
 pub mod services;
 pub mod startup;

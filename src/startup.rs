@@ -95,6 +95,7 @@ impl Application {
             verifier,
             metrics,
             clock,
+            cookie_key: cookie_key.clone(),
         });
         let server = HttpServer::new(move || {
             let sessions =

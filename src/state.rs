@@ -18,6 +18,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     pub metrics: Arc<Metrics>,
     pub clock: SharedClock,
+    /// Signs the session cookie and the sign-in form's CSRF cookie; shared by every node.
+    pub cookie_key: actix_web::cookie::Key,
 }
 
 impl AppState {

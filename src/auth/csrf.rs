@@ -16,10 +16,13 @@ use futures_util::StreamExt;
 
 use super::constant_time_eq;
 use super::current_user::stored_csrf_token;
+use super::login_csrf;
 use crate::error::AppError;
 
 pub const HEADER: &str = "X-CSRF-Token";
 pub const FIELD: &str = "csrf_token";
+/// The one unsafe request made before a session exists.
+const SIGN_IN_PATH: &str = "/login";
 /// The largest dashboard form we accept; the API routes have their own JSON limit.
 pub const FORM_LIMIT: usize = crate::middleware::BODY_LIMIT;
 
@@ -55,7 +58,15 @@ pub async fn guard(
     if is_safe(req.method()) {
         return next.call(req).await;
     }
-    let expected = stored_csrf_token(&req.get_session()).ok_or(AppError::Csrf)?;
+    let expected = if req.path() == SIGN_IN_PATH {
+        // Before sign-in there is no session: the form's token is checked against its cookie.
+        let state = req
+            .app_data::<actix_web::web::Data<crate::state::AppState>>()
+            .ok_or(AppError::Csrf)?;
+        login_csrf::presented(req.request(), &state.cookie_key).ok_or(AppError::Csrf)?
+    } else {
+        stored_csrf_token(&req.get_session()).ok_or(AppError::Csrf)?
+    };
     let presented = match req.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
         Some(token) => Some(token.to_owned()),
         None => {

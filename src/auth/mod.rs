@@ -2,6 +2,7 @@
 
 pub mod csrf;
 pub mod current_user;
+pub mod login_csrf;
 pub mod password;
 pub mod permissions;
 pub mod scope;

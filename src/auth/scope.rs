@@ -85,9 +85,24 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
         .ok_or_else(|| AppError::Unexpected(anyhow::anyhow!("no app state")))
 }
 
-/// The client's address as the audit trail records it.
+/// The client's address, as the audit trail and the sign-in throttle see it: the peer, or
+/// behind a trusted proxy the address it forwarded for (`crate::net`).
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    let peer = req.peer_addr()?.ip();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Some(peer.to_string());
+    };
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    Some(
+        state
+            .config
+            .trusted_proxies
+            .client(peer, forwarded)
+            .to_string(),
+    )
 }
 
 pub fn is_htmx(req: &HttpRequest) -> bool {

@@ -184,6 +184,7 @@ async fn start_node(db_url: &str, adjust: impl FnOnce(&mut Config), clock: Share
         secure_cookies: false,
         pool_size: 4,
         cache_revalidate_every: keyward::jobs::REVALIDATE_EVERY,
+        trusted_proxies: Default::default(),
     };
     adjust(&mut config);
     let app = Application::build_with_clock(config, clock).expect("build the application");
@@ -357,15 +358,26 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Self {
+        Self::with_headers(base, HeaderMap::new())
+    }
+
+    /// A client that sends `headers` with every request (e.g. `X-Forwarded-For`).
+    pub fn with_headers(base: &str, headers: HeaderMap) -> Self {
         Self {
             base: base.to_owned(),
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .default_headers(headers)
                 .build()
                 .unwrap(),
             csrf: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The CSRF token of the page seen last.
+    pub fn last_csrf(&self) -> Option<String> {
+        self.csrf.lock().unwrap().clone()
     }
 
     async fn answer(&self, response: reqwest::Response) -> Answer {
@@ -408,7 +420,12 @@ impl Client {
         if let Some(token) = self.csrf.lock().unwrap().clone() {
             return token;
         }
-        self.get("/login").await;
+        // Signed in, `/` leads to a page with the session's token; signed out, to the sign-in
+        // form with its own.
+        let home = self.get("/").await;
+        if home.status == StatusCode::SEE_OTHER {
+            self.get(home.location()).await;
+        }
         self.csrf
             .lock()
             .unwrap()
@@ -480,8 +497,14 @@ impl Client {
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Answer {
         self.get("/login").await;
-        self.post_form("/login", &[("email", email), ("password", password)])
-            .await
+        let answer = self
+            .post_form("/login", &[("email", email), ("password", password)])
+            .await;
+        if answer.status == StatusCode::SEE_OTHER {
+            // The session has a token of its own now; the sign-in form's is spent.
+            *self.csrf.lock().unwrap() = None;
+        }
+        answer
     }
 }
 

@@ -11,4 +11,5 @@ mod browser;
 mod nodes;
 mod permissions;
 mod security;
+mod sessions;
 mod verify;

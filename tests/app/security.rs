@@ -21,21 +21,61 @@ async fn pages_carry_the_security_headers_and_a_locked_down_session_cookie() {
     assert_eq!(header("x-frame-options"), "DENY");
     assert_eq!(header("x-content-type-options"), "nosniff");
     assert_eq!(header("referrer-policy"), "no-referrer");
-    let cookie = header("set-cookie");
-    assert!(cookie.contains("HttpOnly"));
-    assert!(cookie.contains("SameSite=Lax"));
+    // Before sign-in, only the sign-in form's own CSRF cookie.
+    let form_cookie = header("set-cookie");
+    assert!(form_cookie.starts_with("keyward_login_csrf="));
+    assert!(form_cookie.contains("HttpOnly"));
+    assert!(form_cookie.contains("SameSite=Strict"));
     assert!(
         csrf_from(&answer.body).is_some(),
         "every page carries the csrf-token meta tag"
     );
+    let signed_in = client.sign_in(ADMIN_EMAIL, PASSWORD).await;
+    let session_cookie = signed_in
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("keyward_session="))
+        .expect("the session begins at sign-in");
+    assert!(session_cookie.contains("HttpOnly"));
+    assert!(session_cookie.contains("SameSite=Lax"));
 }
 
 #[tokio::test]
 async fn the_session_cookie_is_secure_when_served_over_tls() {
     let app = spawn_app_with(|c| c.secure_cookies = true).await;
-    let answer = app.browser_client().get("/login").await;
-    let cookie = answer.headers.get("set-cookie").unwrap().to_str().unwrap();
-    assert!(cookie.contains("Secure"));
+    let client = app.browser_client();
+    let answer = client.get("/login").await;
+    let form_cookie = answer.headers.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(form_cookie.contains("Secure"));
+    // reqwest keeps no Secure cookie over http, so the sign-in below carries the form cookie
+    // by hand to see the session cookie the server sets.
+    let token = csrf_from(&answer.body).unwrap();
+    let cookie_pair = form_cookie.split(';').next().unwrap().to_owned();
+    let signed_in = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/login", app.address))
+        .header("cookie", cookie_pair)
+        .form(&[
+            ("email", ADMIN_EMAIL),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let session_cookie = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("keyward_session="))
+        .unwrap();
+    assert!(session_cookie.contains("Secure"));
 }
 
 #[tokio::test]

@@ -4,7 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::current_user::{csrf_token, sign_in};
+use crate::auth::current_user::sign_in;
+use crate::auth::login_csrf;
 use crate::auth::password;
 use crate::auth::scope::{client_ip, is_htmx};
 use crate::auth::session_store::USER_ID_KEY;
@@ -26,7 +27,39 @@ struct LoginPage {
     error: Option<String>,
 }
 
-pub async fn show(req: HttpRequest, session: Session) -> Result<HttpResponse, AppError> {
+/// The sign-in form's token: the one its valid cookie carries, or a new one with its cookie.
+fn form_token(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<(String, Option<actix_web::cookie::Cookie<'static>>), AppError> {
+    if let Some(token) = login_csrf::presented(req, &state.cookie_key) {
+        return Ok((token, None));
+    }
+    let (token, cookie) = login_csrf::issue(&state.cookie_key, state.config.secure_cookies)?;
+    Ok((token, Some(cookie)))
+}
+
+/// The page, with the form's cookie when it is new. No session is created for a visitor.
+fn login_page(
+    status: StatusCode,
+    (csrf, cookie): (String, Option<actix_web::cookie::Cookie<'static>>),
+    email: String,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let mut response = html(status, &LoginPage { csrf, email, error })?;
+    if let Some(cookie) = cookie {
+        response
+            .add_cookie(&cookie)
+            .map_err(|e| AppError::Unexpected(e.into()))?;
+    }
+    Ok(response)
+}
+
+pub async fn show(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     if is_htmx(&req) {
         // An htmx request that was redirected here (session ended): navigate the whole page.
         return Ok(HttpResponse::Ok()
@@ -41,12 +74,12 @@ pub async fn show(req: HttpRequest, session: Session) -> Result<HttpResponse, Ap
     {
         return Ok(see_other("/"));
     }
-    let page = LoginPage {
-        csrf: csrf_token(&session)?,
-        email: String::new(),
-        error: None,
-    };
-    html(StatusCode::OK, &page)
+    login_page(
+        StatusCode::OK,
+        form_token(&req, &state)?,
+        String::new(),
+        None,
+    )
 }
 
 #[derive(Deserialize)]
@@ -65,12 +98,12 @@ pub async fn submit(
     let email_key = format!("email:{}", email.trim().to_lowercase());
     let ip_key = format!("ip:{}", client_ip(&req).unwrap_or_default());
     let refuse = |status: StatusCode, message: String| -> Result<HttpResponse, AppError> {
-        let page = LoginPage {
-            csrf: csrf_token(&session)?,
-            email: email.clone(),
-            error: Some(message),
-        };
-        html(status, &page)
+        login_page(
+            status,
+            form_token(&req, &state)?,
+            email.clone(),
+            Some(message),
+        )
     };
     if let Err(wait) = state
         .email_throttle
@@ -108,8 +141,13 @@ pub async fn submit(
     match user {
         Some(user) => {
             state.email_throttle.clear(&email_key);
+            // A new session with its own CSRF token; the form's cookie has served its purpose.
             sign_in(&session, user.id)?;
-            Ok(see_other("/"))
+            let mut response = see_other("/");
+            response
+                .add_removal_cookie(&login_csrf::removal())
+                .map_err(|e| AppError::Unexpected(e.into()))?;
+            Ok(response)
         }
         None => {
             state.email_throttle.record_failure(&email_key);
