@@ -54,3 +54,8 @@ pub fn none_if_taken<T>(result: QueryResult<T>, constraint: &str) -> QueryResult
         Err(e) => Err(e),
     }
 }
+
+/// One round trip: the database answers.
+pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}

@@ -1,5 +1,4 @@
 use actix_web::{HttpResponse, web};
-use diesel::connection::SimpleConnection;
 
 use crate::services;
 use crate::state::AppState;
@@ -11,7 +10,7 @@ pub async fn alive() -> HttpResponse {
 
 /// The database answers.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match services::run(&state.pool, |conn| Ok(conn.batch_execute("SELECT 1")?)).await {
+    match services::run(&state.pool, |conn| Ok(crate::db::ping(conn)?)).await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(_) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain")

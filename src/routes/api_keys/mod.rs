@@ -40,8 +40,8 @@ pub struct KeyRow {
 }
 
 impl KeyRow {
-    pub fn from_key(key: &ApiKey) -> Self {
-        let status = key.status(Utc::now());
+    pub fn from_key(key: &ApiKey, now: chrono::DateTime<Utc>) -> Self {
+        let status = key.status(now);
         Self {
             id: key.id,
             name: key.name.clone(),
@@ -165,7 +165,10 @@ impl ApiKeysPage {
                 access.env.key_tag
             ),
             can_manage: access.may(Action::ManageKeys),
-            rows: keys.iter().map(KeyRow::from_key).collect(),
+            rows: keys
+                .iter()
+                .map(|k| KeyRow::from_key(k, state.clock.now()))
+                .collect(),
             new_key: None,
             confirm: None,
             reveal: None,

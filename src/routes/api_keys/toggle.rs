@@ -34,7 +34,7 @@ pub async fn submit(
         return Ok(see_other(&base_path(&scope.access)));
     }
     let partial = KeyRowPartial {
-        row: KeyRow::from_key(&key),
+        row: KeyRow::from_key(&key, state.clock.now()),
         base: base_path(&scope.access),
         csrf: csrf_token(&scope.session)?,
         can_manage: true,
