@@ -44,7 +44,7 @@ pub struct SignedIn {
 
 impl SignedIn {
     pub fn actor(&self) -> Actor {
-        Actor::user(self.user.id, self.ip.clone())
+        Actor::user(self.user.id, &self.user.email, self.ip.clone())
     }
 }
 
@@ -63,7 +63,7 @@ impl<P: Permission> EnvScope<P> {
         self.access.env.id
     }
     pub fn actor(&self) -> Actor {
-        Actor::user(self.user.id, self.ip.clone())
+        Actor::user(self.user.id, &self.user.email, self.ip.clone())
     }
 }
 

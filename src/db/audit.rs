@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::audit_events;
-use crate::domain::audit::{AuditAction, AuditTarget};
+use crate::domain::audit::{ActorKind, AuditAction, AuditTarget};
 use crate::domain::ids::{EnvironmentId, KeyId, UserId};
 
 #[derive(Debug, Insertable)]
@@ -16,6 +16,13 @@ pub struct NewAuditEvent<'a> {
     pub target: &'a str,
     pub action: &'a str,
     pub details: String,
+    pub actor_type: &'a str,
+    pub actor_email: Option<&'a str>,
+    pub actor_key_masked: Option<&'a str>,
+    pub target_type: Option<&'a str>,
+    pub target_id: Option<i64>,
+    pub target_name: Option<&'a str>,
+    pub target_masked: Option<&'a str>,
 }
 
 pub fn record(conn: &mut PgConnection, event: &NewAuditEvent<'_>) -> QueryResult<()> {
@@ -47,21 +54,42 @@ pub fn list_for_environment(
         .load(conn)
 }
 
-/// Who did something: a signed-in person, or an API key (management API).
+/// Who did something, as they are at that moment: a signed-in person, an API key (management
+/// API), a leak report, or Keyward itself.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
+    pub kind: ActorKind,
     pub user_id: Option<UserId>,
     pub key_id: Option<KeyId>,
+    pub email: Option<String>,
+    pub key_masked: Option<String>,
     pub ip: Option<String>,
 }
 
 impl Actor {
-    pub fn user(user_id: UserId, ip: Option<String>) -> Self {
+    pub fn user(user_id: UserId, email: &str, ip: Option<String>) -> Self {
         Self {
+            kind: ActorKind::User,
             user_id: Some(user_id),
-            key_id: None,
+            email: Some(email.to_owned()),
             ip,
+            ..Self::default()
         }
+    }
+
+    pub fn api_key(key_id: KeyId, masked: &str, ip: Option<String>) -> Self {
+        Self {
+            kind: ActorKind::ApiKey,
+            key_id: Some(key_id),
+            key_masked: Some(masked.to_owned()),
+            ip,
+            ..Self::default()
+        }
+    }
+
+    /// Keyward itself (expiry warnings, background work).
+    pub fn system() -> Self {
+        Self::default()
     }
 
     /// Appends one event; call it inside the transaction that makes the change.
@@ -69,7 +97,7 @@ impl Actor {
         &self,
         conn: &mut PgConnection,
         environment_id: Option<EnvironmentId>,
-        target: AuditTarget,
+        target: AuditTarget<'_>,
         action: AuditAction,
         details: serde_json::Value,
     ) -> QueryResult<()> {
@@ -83,6 +111,13 @@ impl Actor {
                 target: &target.to_string(),
                 action: action.as_str(),
                 details: details.to_string(),
+                actor_type: self.kind.as_str(),
+                actor_email: self.email.as_deref(),
+                actor_key_masked: self.key_masked.as_deref(),
+                target_type: Some(target.kind()),
+                target_id: Some(target.id()),
+                target_name: Some(target.name()),
+                target_masked: target.masked(),
             },
         )
     }

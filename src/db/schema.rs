@@ -51,6 +51,13 @@ diesel::table! {
         target -> Text,
         action -> Text,
         details -> Text,
+        actor_type -> Text,
+        actor_email -> Nullable<Text>,
+        actor_key_masked -> Nullable<Text>,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<Int8>,
+        target_name -> Nullable<Text>,
+        target_masked -> Nullable<Text>,
     }
 }
 

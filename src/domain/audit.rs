@@ -60,20 +60,79 @@ impl fmt::Display for AuditAction {
     }
 }
 
-/// What an event is about, written as `kind:id`.
+/// What an event is about, as it is when the event is written (a later rename does not rewrite
+/// the trail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditTarget {
-    ApiKey(KeyId),
-    User(UserId),
-    Project(ProjectId),
+pub enum AuditTarget<'a> {
+    ApiKey {
+        id: KeyId,
+        name: &'a str,
+        masked: &'a str,
+    },
+    User {
+        id: UserId,
+        email: &'a str,
+    },
+    Project {
+        id: ProjectId,
+        name: &'a str,
+    },
 }
 
-impl fmt::Display for AuditTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl AuditTarget<'_> {
+    pub fn kind(&self) -> &'static str {
         match self {
-            Self::ApiKey(id) => write!(f, "api_key:{id}"),
-            Self::User(id) => write!(f, "user:{id}"),
-            Self::Project(id) => write!(f, "project:{id}"),
+            Self::ApiKey { .. } => "api_key",
+            Self::User { .. } => "user",
+            Self::Project { .. } => "project",
+        }
+    }
+    pub fn id(&self) -> i64 {
+        match self {
+            Self::ApiKey { id, .. } => id.get(),
+            Self::User { id, .. } => id.get(),
+            Self::Project { id, .. } => id.get(),
+        }
+    }
+    /// A key's or project's name, a user's email.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::ApiKey { name, .. } | Self::Project { name, .. } => name,
+            Self::User { email, .. } => email,
+        }
+    }
+    pub fn masked(&self) -> Option<&str> {
+        match self {
+            Self::ApiKey { masked, .. } => Some(masked),
+            _ => None,
+        }
+    }
+}
+
+/// Written as `kind:id`.
+impl fmt::Display for AuditTarget<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind(), self.id())
+    }
+}
+
+/// Who made a change (SPEC §10's actor types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ActorKind {
+    User,
+    ApiKey,
+    LeakReport,
+    #[default]
+    System,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::ApiKey => "api_key",
+            Self::LeakReport => "leak_report",
+            Self::System => "system",
         }
     }
 }

@@ -132,6 +132,15 @@ fn forget(change: &Change, digests: &[KeyDigest]) {
     change.cache.invalidate(digests.iter().copied());
 }
 
+/// A key as the audit trail records it.
+fn key_target(key: &ApiKey) -> AuditTarget<'_> {
+    AuditTarget::ApiKey {
+        id: key.id,
+        name: &key.name,
+        masked: &key.masked,
+    }
+}
+
 fn lock(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,
@@ -169,7 +178,7 @@ pub fn create(
         change.actor.record(
             conn,
             Some(home.environment_id),
-            AuditTarget::ApiKey(key.id),
+            key_target(&key),
             AuditAction::ApiKeyCreated,
             json!({"name": key.name, "type": key.key_type, "scopes": key.scopes,
                    "expires_at": key.expires_at, "rate_limit_per_minute": key.rate_limit_per_minute}),
@@ -206,7 +215,7 @@ pub fn set_enabled(
         change.actor.record(
             conn,
             Some(environment_id),
-            AuditTarget::ApiKey(id),
+            key_target(&updated),
             AuditAction::switched(enabled),
             json!({"name": updated.name}),
         )?;
@@ -257,7 +266,7 @@ pub fn rotate(
         change.actor.record(
             conn,
             Some(home.environment_id),
-            AuditTarget::ApiKey(id),
+            key_target(&after.key),
             AuditAction::ApiKeyRotated,
             json!({"name": after.key.name, "old_masked": before.key.masked,
                    "new_masked": after.key.masked, "old_valid_until": grace_until}),
@@ -299,7 +308,7 @@ pub fn revoke(
         change.actor.record(
             conn,
             Some(environment_id),
-            AuditTarget::ApiKey(id),
+            key_target(&after),
             AuditAction::ApiKeyRevoked,
             json!({"name": after.name}),
         )?;
@@ -342,7 +351,7 @@ pub fn update(
             change.actor.record(
                 conn,
                 Some(environment_id),
-                AuditTarget::ApiKey(id),
+                key_target(&updated),
                 AuditAction::switched(updated.enabled),
                 json!({"name": updated.name}),
             )?;
@@ -351,7 +360,7 @@ pub fn update(
             change.actor.record(
                 conn,
                 Some(environment_id),
-                AuditTarget::ApiKey(id),
+                key_target(&updated),
                 AuditAction::ApiKeyUpdated,
                 json!({"name": updated.name, "description": updated.description,
                        "rate_limit_per_minute": updated.rate_limit_per_minute,

@@ -48,7 +48,10 @@ pub fn add(
         actor.record(
             conn,
             Some(environment_id),
-            AuditTarget::User(member.id),
+            AuditTarget::User {
+                id: member.id,
+                email: &member.email,
+            },
             action,
             json!({"email": member.email, "role": role.as_str(),
                    "previous_role": previous.map(Role::as_str)}),
@@ -69,12 +72,16 @@ pub fn change_role(
     conn.transaction(|conn| {
         let previous =
             db::memberships::role_of(conn, member, environment_id)?.ok_or(AppError::NotFound)?;
+        let person = db::users::find(conn, member)?.ok_or(AppError::NotFound)?;
         if previous != role {
             db::memberships::upsert(conn, member, environment_id, role)?;
             actor.record(
                 conn,
                 Some(environment_id),
-                AuditTarget::User(member),
+                AuditTarget::User {
+                    id: member,
+                    email: &person.email,
+                },
                 AuditAction::MembershipRoleChanged,
                 json!({"role": role.as_str(), "previous_role": previous.as_str()}),
             )?;
@@ -93,11 +100,15 @@ pub fn remove(
     conn.transaction(|conn| {
         let previous =
             db::memberships::role_of(conn, member, environment_id)?.ok_or(AppError::NotFound)?;
+        let person = db::users::find(conn, member)?.ok_or(AppError::NotFound)?;
         db::memberships::remove(conn, member, environment_id)?;
         actor.record(
             conn,
             Some(environment_id),
-            AuditTarget::User(member),
+            AuditTarget::User {
+                id: member,
+                email: &person.email,
+            },
             AuditAction::MembershipRemoved,
             json!({"previous_role": previous.as_str()}),
         )?;

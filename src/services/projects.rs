@@ -25,7 +25,10 @@ pub fn create(
         actor.record(
             conn,
             None,
-            AuditTarget::Project(project.id),
+            AuditTarget::Project {
+                id: project.id,
+                name: &project.name,
+            },
             AuditAction::ProjectCreated,
             json!({"name": project.name, "slug": project.slug}),
         )?;

@@ -39,7 +39,10 @@ pub fn create(
         actor.record(
             conn,
             None,
-            AuditTarget::User(created.id),
+            AuditTarget::User {
+                id: created.id,
+                email: &created.email,
+            },
             AuditAction::UserCreated,
             json!({"email": created.email}),
         )?;
@@ -59,9 +62,8 @@ pub fn set_disabled(
         return Err(Invalid::new("You cannot disable yourself.").into());
     }
     conn.transaction(|conn| {
-        if db::users::set_disabled(conn, target, disabled)? == 0 {
-            return Err(AppError::NotFound);
-        }
+        let person = db::users::find(conn, target)?.ok_or(AppError::NotFound)?;
+        db::users::set_disabled(conn, target, disabled)?;
         if disabled {
             db::sessions::delete_for_user(conn, target)?;
         }
@@ -70,7 +72,11 @@ pub fn set_disabled(
         } else {
             AuditAction::UserEnabled
         };
-        actor.record(conn, None, AuditTarget::User(target), action, json!({}))?;
+        let about = AuditTarget::User {
+            id: target,
+            email: &person.email,
+        };
+        actor.record(conn, None, about, action, json!({}))?;
         Ok(())
     })
 }
@@ -86,15 +92,18 @@ pub fn set_admin(
         return Err(Invalid::new("You cannot remove your own administrator rights.").into());
     }
     conn.transaction(|conn| {
-        if db::users::set_admin(conn, target, is_admin)? == 0 {
-            return Err(AppError::NotFound);
-        }
+        let person = db::users::find(conn, target)?.ok_or(AppError::NotFound)?;
+        db::users::set_admin(conn, target, is_admin)?;
         let action = if is_admin {
             AuditAction::UserAdminGranted
         } else {
             AuditAction::UserAdminRevoked
         };
-        actor.record(conn, None, AuditTarget::User(target), action, json!({}))?;
+        let about = AuditTarget::User {
+            id: target,
+            email: &person.email,
+        };
+        actor.record(conn, None, about, action, json!({}))?;
         Ok(())
     })
 }

@@ -6,6 +6,7 @@ mod helpers;
 mod management;
 
 mod api_keys;
+mod audit;
 mod auth;
 mod browser;
 mod nodes;

@@ -12,22 +12,21 @@ use super::verify::presented_key;
 use crate::auth::scope::client_ip;
 use crate::db::audit::Actor;
 use crate::domain::ids::{EnvironmentId, KeyId};
+use crate::domain::key_format::ParsedKey;
 use crate::state::AppState;
 use crate::verify::Code;
 
 pub struct AdminKey {
     pub key_id: KeyId,
     pub environment_id: EnvironmentId,
+    /// The masked form of the secret the caller presented, for the audit trail.
+    pub masked: String,
     pub ip: Option<String>,
 }
 
 impl AdminKey {
     pub fn actor(&self) -> Actor {
-        Actor {
-            user_id: None,
-            key_id: Some(self.key_id),
-            ip: self.ip.clone(),
-        }
+        Actor::api_key(self.key_id, &self.masked, self.ip.clone())
     }
 }
 
@@ -53,6 +52,10 @@ impl FromRequest for AdminKey {
                 (Code::Valid, Some(key)) => Ok(Self {
                     key_id: key.key_id,
                     environment_id: key.environment_id,
+                    masked: presented_key(&req)
+                        .and_then(|k| ParsedKey::parse(k).ok())
+                        .map(|k| k.masked())
+                        .unwrap_or_default(),
                     ip: client_ip(&req),
                 }),
                 (Code::InsufficientScope, _) => Err(ApiError::new(
