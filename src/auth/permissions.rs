@@ -10,6 +10,8 @@ pub enum Action {
     ManageKeys,
     ViewMembers,
     ManageMembers,
+    /// The Activity tab and the audit events (SPEC §10): owners and admins.
+    ViewActivity,
 }
 
 /// What a user is in one environment they can see. Existing at all means they may view it.
@@ -40,7 +42,7 @@ impl EnvAccess {
     pub fn may(&self, action: Action) -> bool {
         match action {
             Action::ViewKeys | Action::ViewMembers => true,
-            Action::ManageKeys | Action::ManageMembers => {
+            Action::ManageKeys | Action::ManageMembers | Action::ViewActivity => {
                 self.is_admin || self.role == Some(Role::Owner)
             }
         }

@@ -31,7 +31,13 @@ macro_rules! permissions {
         }
     )*};
 }
-permissions!(ViewKeys, ManageKeys, ViewMembers, ManageMembers);
+permissions!(
+    ViewKeys,
+    ManageKeys,
+    ViewMembers,
+    ManageMembers,
+    ViewActivity
+);
 
 /// A signed-in person's request, outside any environment.
 pub struct SignedIn {

@@ -54,6 +54,83 @@ pub fn list_for_environment(
         .load(conn)
 }
 
+/// One event as the Activity tab, the CSV export and the API show it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub actor_type: String,
+    pub actor_email: Option<String>,
+    pub actor_key_id: Option<KeyId>,
+    pub actor_key_masked: Option<String>,
+    pub client_ip: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<i64>,
+    pub target_name: Option<String>,
+    pub target_masked: Option<String>,
+    pub details: String,
+}
+
+/// Which events: one environment's (or, with `None`, the installation's own: users and
+/// projects), optionally one action's or one key's.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub environment: Option<EnvironmentId>,
+    pub action: Option<String>,
+    pub key: Option<KeyId>,
+}
+
+/// Where a page starts: newest first from the top, or older than / newer than an event id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditCursor {
+    Newest,
+    Before(i64),
+    After(i64),
+}
+
+/// Up to `limit` events, newest first, by keyset (`id`), never OFFSET.
+pub fn page(
+    conn: &mut PgConnection,
+    filter: &AuditFilter,
+    cursor: AuditCursor,
+    limit: i64,
+) -> QueryResult<Vec<AuditEvent>> {
+    let mut query = audit_events::table
+        .select(AuditEvent::as_select())
+        .into_boxed();
+    query = match filter.environment {
+        Some(env) => query.filter(audit_events::environment_id.eq(env)),
+        None => query.filter(audit_events::environment_id.is_null()),
+    };
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_events::action.eq(action.clone()));
+    }
+    if let Some(key) = filter.key {
+        query = query
+            .filter(audit_events::target_type.eq("api_key"))
+            .filter(audit_events::target_id.eq(key.get()));
+    }
+    match cursor {
+        AuditCursor::Newest => query.order(audit_events::id.desc()).limit(limit).load(conn),
+        AuditCursor::Before(id) => query
+            .filter(audit_events::id.lt(id))
+            .order(audit_events::id.desc())
+            .limit(limit)
+            .load(conn),
+        AuditCursor::After(id) => {
+            let mut newer: Vec<AuditEvent> = query
+                .filter(audit_events::id.gt(id))
+                .order(audit_events::id.asc())
+                .limit(limit)
+                .load(conn)?;
+            newer.reverse();
+            Ok(newer)
+        }
+    }
+}
+
 /// Who did something, as they are at that moment: a signed-in person, an API key (management
 /// API), a leak report, or Keyward itself.
 #[derive(Debug, Clone, Default)]

@@ -24,6 +24,29 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    pub const ALL: [AuditAction; 15] = [
+        Self::ApiKeyCreated,
+        Self::ApiKeyEnabled,
+        Self::ApiKeyDisabled,
+        Self::ApiKeyUpdated,
+        Self::ApiKeyRotated,
+        Self::ApiKeyRevoked,
+        Self::MembershipAdded,
+        Self::MembershipRoleChanged,
+        Self::MembershipRemoved,
+        Self::UserCreated,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::UserAdminGranted,
+        Self::UserAdminRevoked,
+        Self::ProjectCreated,
+    ];
+
+    /// The actions an environment's trail can hold (the Activity tab's filter).
+    pub fn in_environment(self) -> bool {
+        self.as_str().starts_with("api_key.") || self.as_str().starts_with("membership.")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ApiKeyCreated => "api_key.created",

@@ -1,5 +1,6 @@
 //! The only list of URLs.
 
+pub mod activity;
 pub mod admin;
 pub mod api;
 pub mod api_keys;
@@ -74,6 +75,14 @@ pub fn configure_dashboard(cfg: &mut web::ServiceConfig) {
     .route(
         &format!("{ENV}/members"),
         web::get().to(members::list::show),
+    )
+    .route(
+        &format!("{ENV}/activity"),
+        web::get().to(activity::list::show),
+    )
+    .route(
+        &format!("{ENV}/activity/export"),
+        web::get().to(activity::export::csv),
     )
     .route(
         &format!("{ENV}/members"),

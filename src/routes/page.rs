@@ -18,6 +18,7 @@ use crate::state::AppState;
 pub enum Tab {
     ApiKeys,
     Members,
+    Activity,
     Admin,
     None,
 }
@@ -47,6 +48,8 @@ pub struct Chrome {
     pub nav: Vec<NavProject>,
     pub current: Option<Current>,
     pub tab: Tab,
+    /// Owners and admins see the Activity tab.
+    pub can_view_activity: bool,
 }
 
 impl Chrome {
@@ -92,6 +95,8 @@ impl Chrome {
             nav,
             current,
             tab,
+            can_view_activity: access
+                .is_some_and(|a| a.may(crate::auth::permissions::Action::ViewActivity)),
         })
     }
 

@@ -5,6 +5,7 @@ mod helpers;
 
 mod management;
 
+mod activity;
 mod api_keys;
 mod audit;
 mod auth;
