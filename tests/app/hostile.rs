@@ -655,3 +655,55 @@ async fn a_project_whose_slug_is_taken_is_refused_with_its_message() {
     assert!(again.body.contains("already exists"));
     assert_eq!(snapshot(&app), before);
 }
+
+/// What a Rust string cannot hold, so the properties above never send it: bytes that are not
+/// UTF-8 and JSON's lone surrogate escapes.
+#[tokio::test]
+async fn bodies_that_are_not_text_are_refused_or_read_lossily_never_a_500() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    let (_, admin_key) = make_key(&app, ENV, "automation", &["admin"], None);
+    let http = reqwest::Client::new();
+    for body in [
+        &b"{\"name\": \"\xff\xfe\", \"scopes\": [\"read\"]}"[..],
+        br#"{"name": "\ud800", "scopes": ["read"]}"#,
+        br#"{"name": "ok", "description": "\udfff\u0000", "scopes": ["read"]}"#,
+        br#"{"name": "ok", "scopes": ["re\u0000ad"]}"#,
+    ] {
+        let before = snapshot(&app);
+        let response = http
+            .post(format!("{}/api/v1/api-keys", app.address))
+            .header("X-API-Key", &admin_key)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_client_error(), "{status}: {text}");
+        assert_eq!(snapshot(&app), before, "{}", String::from_utf8_lossy(body));
+    }
+    // A form's bytes are read lossily: what is not UTF-8 becomes U+FFFD, which is text.
+    let answer = admin
+        .post_body(
+            &keys_path(ENV),
+            "application/x-www-form-urlencoded",
+            b"name=%FF%FEbad%C0%80&type=secret&scope_read=on&expiration=never".to_vec(),
+        )
+        .await;
+    assert!(!answer.status.is_server_error(), "{}", answer.status);
+    let answer = admin
+        .post_body(
+            "/admin/projects",
+            "application/x-www-form-urlencoded",
+            b"name=a%00b".to_vec(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer
+            .body
+            .contains("may not contain tabs, line breaks or other control")
+    );
+}
