@@ -14,6 +14,7 @@ use super::current_user::CurrentUser;
 use super::permissions::{Action, EnvAccess};
 use crate::db::{self, audit::Actor};
 use crate::domain::ids::EnvironmentId;
+use crate::domain::project::Slug;
 use crate::error::AppError;
 use crate::services;
 use crate::state::AppState;
@@ -156,8 +157,9 @@ impl<P: Permission + 'static> FromRequest for EnvScope<P> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let signed_in = SignedIn::from_request(req, payload);
         let state = app_state(req);
-        let project = req.match_info().get("project").map(str::to_owned);
-        let env = req.match_info().get("env").map(str::to_owned);
+        // A segment that is not a slug names nothing: 404 before any look-up.
+        let slug = |name| req.match_info().get(name).and_then(|s| Slug::parse(s).ok());
+        let (project, env) = (slug("project"), slug("env"));
         Box::pin(async move {
             let SignedIn {
                 user,
@@ -187,12 +189,13 @@ impl<P: Permission + 'static> FromRequest for EnvScope<P> {
 async fn env_access(
     state: &AppState,
     user: &CurrentUser,
-    project_slug: String,
-    env_slug: String,
+    project_slug: Slug,
+    env_slug: Slug,
 ) -> Result<EnvAccess, AppError> {
     let (user_id, is_admin) = (user.id, user.is_admin);
     services::run(&state.pool, move |conn| {
-        let Some((project, env)) = db::projects::find_environment(conn, &project_slug, &env_slug)?
+        let Some((project, env)) =
+            db::projects::find_environment(conn, project_slug.as_str(), env_slug.as_str())?
         else {
             return Err(AppError::NotFound);
         };

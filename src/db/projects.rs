@@ -31,20 +31,16 @@ pub fn create_with_default_environments(
     conn: &mut PgConnection,
     name: &ProjectName,
 ) -> QueryResult<Option<(Project, Vec<Environment>)>> {
-    conn.transaction(|conn| {
-        let Some(project) = super::none_if_taken(
-            diesel::insert_into(projects::table)
-                .values((
-                    projects::slug.eq(name.slug().as_str()),
-                    projects::name.eq(name.as_str()),
-                ))
-                .returning(Project::as_returning())
-                .get_result(conn),
-            "projects_slug_key",
-        )?
-        else {
-            return Ok(None);
-        };
+    // The whole insert is one savepoint: when the slug is taken it is rolled back, so the
+    // caller's transaction stays usable (releasing a failed savepoint would abort it).
+    let created = conn.transaction(|conn| {
+        let project = diesel::insert_into(projects::table)
+            .values((
+                projects::slug.eq(name.slug().as_str()),
+                projects::name.eq(name.as_str()),
+            ))
+            .returning(Project::as_returning())
+            .get_result(conn)?;
         let rows: Vec<_> = DEFAULT_ENVIRONMENTS
             .iter()
             .zip(0..)
@@ -62,8 +58,9 @@ pub fn create_with_default_environments(
             .values(&rows)
             .returning(Environment::as_returning())
             .get_results(conn)?;
-        Ok(Some((project, envs)))
-    })
+        Ok((project, envs))
+    });
+    super::none_if_taken(created, "projects_slug_key")
 }
 
 pub fn count(conn: &mut PgConnection) -> QueryResult<i64> {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Invalid;
+use super::{Invalid, Lines, check_text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -132,9 +132,8 @@ impl ApiKeyName {
                 "The name is {count} characters long; the limit is {}.",
                 Self::MAX_CHARS
             )))
-        } else if trimmed.chars().any(char::is_control) {
-            Err(Invalid::new("The name may not contain control characters."))
         } else {
+            check_text(trimmed, "The name", Lines::One)?;
             Ok(Self(trimmed.to_owned()))
         }
     }
@@ -143,7 +142,8 @@ impl ApiKeyName {
     }
 }
 
-/// An optional description of at most 500 characters.
+/// An optional description of at most 500 characters. It may span lines; each line break is
+/// kept as `\n`, so a browser's `\r\n` counts as one character, as it did in the text box.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyDescription(String);
 
@@ -152,14 +152,16 @@ impl KeyDescription {
 
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let trimmed = s.trim();
-        let count = trimmed.chars().count();
+        check_text(trimmed, "The description", Lines::Many)?;
+        let text = trimmed.replace("\r\n", "\n");
+        let count = text.chars().count();
         if count > Self::MAX_CHARS {
             Err(Invalid::new(format!(
                 "The description is {count} characters long; the limit is {}.",
                 Self::MAX_CHARS
             )))
         } else {
-            Ok(Self(trimmed.to_owned()))
+            Ok(Self(text))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -300,6 +302,54 @@ mod tests {
         assert!(ApiKeyName::parse(&"é".repeat(100)).is_ok());
         assert!(ApiKeyName::parse(&"a".repeat(101)).is_err());
         assert!(ApiKeyName::parse("tab\tname").is_err());
+    }
+
+    #[test]
+    fn names_refuse_control_and_direction_characters() {
+        for bad in [
+            "nul\0name",
+            "line\nbreak",
+            "bell\u{7}",
+            "del\u{7f}",
+            "c1\u{85}x",
+            "evil\u{202E}gpj.exe",
+        ] {
+            assert!(ApiKeyName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            ApiKeyName::parse("a\0b").unwrap_err().to_string(),
+            "The name may not contain tabs, line breaks or other control characters."
+        );
+        // Surrounding whitespace, a pasted newline included, is trimmed rather than refused.
+        assert_eq!(
+            ApiKeyName::parse("\tbackend\r\n").unwrap().as_str(),
+            "backend"
+        );
+        assert_eq!(ApiKeyName::parse("café 👩‍👩‍👧").unwrap().as_str(), "café 👩‍👩‍👧");
+    }
+
+    #[test]
+    fn descriptions_keep_line_breaks_and_refuse_other_controls() {
+        let d = KeyDescription::parse("first line\r\nsecond\tline\nthird").unwrap();
+        assert_eq!(d.as_str(), "first line\nsecond\tline\nthird");
+        assert_eq!(
+            KeyDescription::parse("nul \0 byte")
+                .unwrap_err()
+                .to_string(),
+            "The description may not contain control characters (line breaks and tabs are fine)."
+        );
+        for bad in [
+            "lone\rreturn",
+            "esc\u{1b}[31m",
+            "c1\u{9f}",
+            "rlo\u{202E}x",
+            "isolate\u{2067}x",
+        ] {
+            assert!(KeyDescription::parse(bad).is_err(), "{bad:?}");
+        }
+        // A browser sends each line break as \r\n; 250 of them are 250 characters, not 500.
+        assert!(KeyDescription::parse(&"a\r\n".repeat(250)).is_ok());
+        assert!(KeyDescription::parse(&"a".repeat(501)).is_err());
     }
 
     #[test]

@@ -232,6 +232,8 @@ impl<'a> ParsedKey<'a> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[derive(serde::Deserialize)]
@@ -303,5 +305,130 @@ mod tests {
         assert_eq!(key.expose().len(), "kw_sk_live_".len() + 43 + 6);
         assert!(ParsedKey::parse(key.expose()).is_ok());
         assert_eq!(format!("{key:?}"), "PlainApiKey(redacted)");
+    }
+
+    /// SPEC §2 written out again, independently of the parser: the parts, their alphabets and
+    /// lengths, and the CRC32 of the body in six base62 digits.
+    fn well_formed(s: &str) -> bool {
+        let parts: Vec<&str> = s.split('_').collect();
+        let [prefix, kind, tag, tail] = parts[..] else {
+            return false;
+        };
+        let lower = |c: char| c.is_ascii_lowercase();
+        let ok_prefix = (2..=8).contains(&prefix.len()) && prefix.chars().all(lower);
+        let ok_tag =
+            (1..=8).contains(&tag.len()) && tag.chars().all(|c| lower(c) || c.is_ascii_digit());
+        let ok_tail = tail.len() == 49 && tail.chars().all(|c| c.is_ascii_alphanumeric());
+        if !(ok_prefix && ok_tag && ok_tail && matches!(kind, "sk" | "pk")) {
+            return false;
+        }
+        let (body, check) = s.split_at(s.len() - 6);
+        let alphabet: Vec<char> = ('0'..='9').chain('A'..='Z').chain('a'..='z').collect();
+        let mut n = u64::from(crc32fast::hash(body.as_bytes()));
+        let mut digits = Vec::new();
+        for _ in 0..6 {
+            digits.push(alphabet[(n % 62) as usize]);
+            n /= 62;
+        }
+        digits.reverse();
+        check == digits.into_iter().collect::<String>()
+    }
+
+    /// A generated key, whole.
+    fn a_key() -> impl Strategy<Value = String> {
+        (
+            "[a-z]{2,8}",
+            prop_oneof![Just(KeyType::Secret), Just(KeyType::Publishable)],
+            "[a-z0-9]{1,8}",
+            any::<[u8; 32]>(),
+        )
+            .prop_map(|(prefix, key_type, tag, random)| {
+                let prefix = KeyPrefix::parse(&prefix).unwrap();
+                let tag = KeyTag::parse(&tag).unwrap();
+                PlainApiKey::from_random(&prefix, key_type, &tag, &random)
+                    .expose()
+                    .to_owned()
+            })
+    }
+
+    /// A generated key with one edit: a character replaced, inserted or removed, the case of
+    /// one flipped, or something put before or after it.
+    fn a_near_key() -> impl Strategy<Value = String> {
+        (a_key(), any::<prop::sample::Index>(), any::<char>(), 0..6u8).prop_map(
+            |(key, at, c, edit)| {
+                let mut chars: Vec<char> = key.chars().collect();
+                let i = at.index(chars.len());
+                match edit {
+                    0 => chars[i] = c,
+                    1 => chars.insert(i, c),
+                    2 => {
+                        chars.remove(i);
+                    }
+                    3 => {
+                        chars[i] = if chars[i].is_ascii_lowercase() {
+                            chars[i].to_ascii_uppercase()
+                        } else {
+                            chars[i].to_ascii_lowercase()
+                        }
+                    }
+                    4 => chars.insert(0, c),
+                    _ => chars.push(c),
+                }
+                chars.into_iter().collect()
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn generated_keys_are_well_formed_and_parse(key in a_key()) {
+            prop_assert!(well_formed(&key));
+            let parsed = ParsedKey::parse(&key).unwrap();
+            prop_assert_eq!(parsed.masked().chars().count(), key.len() - 49 + 4 + 1 + 4);
+        }
+
+        #[test]
+        fn a_near_key_parses_exactly_when_it_is_well_formed(key in a_near_key()) {
+            prop_assert_eq!(ParsedKey::parse(&key).is_ok(), well_formed(&key), "{:?}", key);
+        }
+
+        #[test]
+        fn one_changed_character_is_always_caught(
+            key in a_key(),
+            at in any::<prop::sample::Index>(),
+            c in any::<char>(),
+        ) {
+            let mut chars: Vec<char> = key.chars().collect();
+            let i = at.index(chars.len());
+            prop_assume!(chars[i] != c);
+            chars[i] = c;
+            let changed: String = chars.into_iter().collect();
+            prop_assert!(ParsedKey::parse(&changed).is_err(), "{:?}", changed);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics_and_parses_only_when_well_formed(s in any::<String>()) {
+            prop_assert_eq!(ParsedKey::parse(&s).is_ok(), well_formed(&s));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_parse_only_when_well_formed(
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let s = String::from_utf8_lossy(&bytes);
+            prop_assert_eq!(ParsedKey::parse(&s).is_ok(), well_formed(&s));
+        }
+
+        #[test]
+        fn key_shaped_and_long_text_parses_only_when_well_formed(
+            s in prop_oneof![
+                "[a-z]{1,9}_(sk|pk|SK|xk)_[a-z0-9]{0,9}_[0-9A-Za-z]{48,50}",
+                ".{0,2000}",
+            ],
+        ) {
+            prop_assert_eq!(ParsedKey::parse(&s).is_ok(), well_formed(&s));
+        }
     }
 }

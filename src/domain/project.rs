@@ -1,6 +1,6 @@
 //! Projects and their environments.
 
-use super::Invalid;
+use super::{Invalid, Lines, check_text};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectName(String);
@@ -15,6 +15,7 @@ impl ProjectName {
         if count > 100 {
             return Err(Invalid::new("A project name is at most 100 characters."));
         }
+        check_text(s, "A project name", Lines::One)?;
         if Slug::from_name(s).is_none() {
             return Err(Invalid::new(
                 "A project name needs at least one letter or digit (a-z, 0-9).",
@@ -36,6 +37,22 @@ impl ProjectName {
 pub struct Slug(String);
 
 impl Slug {
+    pub const MAX_CHARS: usize = 60;
+
+    /// A slug from a URL: `a-z`, `0-9` and `-` only, so nothing else reaches a look-up.
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let fits = (1..=Self::MAX_CHARS).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if fits {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(Invalid::new(
+                "A slug is 1 to 60 characters of a-z, 0-9 and -.",
+            ))
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
         let mut slug = String::new();
         for c in name.chars().flat_map(char::to_lowercase) {
@@ -48,7 +65,7 @@ impl Slug {
         let slug = slug
             .trim_end_matches('-')
             .chars()
-            .take(60)
+            .take(Self::MAX_CHARS)
             .collect::<String>();
         let slug = slug.trim_end_matches('-').to_owned();
         (!slug.is_empty()).then_some(Self(slug))
@@ -82,5 +99,53 @@ mod tests {
             ProjectName::parse("Default").unwrap().slug().as_str(),
             "default"
         );
+    }
+
+    #[test]
+    fn project_names_refuse_control_and_direction_characters() {
+        assert_eq!(
+            ProjectName::parse(" Billing API ").unwrap().as_str(),
+            "Billing API"
+        );
+        for bad in [
+            "Bill\0ing",
+            "Bill\ning",
+            "Bill\ting",
+            "Bill\u{85}ing",
+            "Bill\u{202E}ing",
+        ] {
+            assert!(ProjectName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            ProjectName::parse("a\0").unwrap_err().to_string(),
+            "A project name may not contain tabs, line breaks or other control characters."
+        );
+    }
+
+    #[test]
+    fn slugs_from_urls_are_what_from_name_makes() {
+        for good in [
+            "default",
+            "production",
+            "my-great-app",
+            "a",
+            &"a".repeat(60),
+        ] {
+            assert_eq!(Slug::parse(good).unwrap().as_str(), good);
+        }
+        for bad in [
+            "",
+            "Default",
+            "a b",
+            "a\0",
+            "a_b",
+            "..",
+            "é",
+            &"a".repeat(61),
+        ] {
+            assert!(Slug::parse(bad).is_err(), "{bad:?}");
+        }
+        let made = Slug::from_name(&"Long Name ".repeat(20)).unwrap();
+        assert_eq!(Slug::parse(made.as_str()).unwrap(), made);
     }
 }

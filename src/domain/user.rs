@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::Invalid;
+use super::{Invalid, Lines, check_text};
 
 /// An email address, compared case-insensitively (stored as given, looked up by lowercase).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,8 +11,9 @@ pub struct Email(String);
 impl Email {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
+        check_text(s, "An email address", Lines::One)?;
         let invalid = || Invalid::new("Enter an email address such as name@example.com.");
-        if s.chars().count() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if s.chars().count() > 254 || s.chars().any(char::is_whitespace) {
             return Err(invalid());
         }
         let (local, domain) = s.split_once('@').ok_or_else(invalid)?;
@@ -38,6 +39,7 @@ impl DisplayName {
         } else if count > 100 {
             Err(Invalid::new("A display name is at most 100 characters."))
         } else {
+            check_text(s, "A display name", Lines::One)?;
             Ok(Self(s.to_owned()))
         }
     }
@@ -52,10 +54,16 @@ pub struct Password(String);
 impl Password {
     pub const MIN_CHARS: usize = 12;
 
-    /// A new password must be long enough; one presented at sign-in is taken as it is.
+    /// A new password must be long enough, and typeable: a browser's password box drops line
+    /// breaks, so a password holding one could never be entered at sign-in. One presented at
+    /// sign-in is taken as it is (it is only ever hashed, never stored).
     pub fn new_for_account(s: &str) -> Result<Self, Invalid> {
         let count = s.chars().count();
-        if count < Self::MIN_CHARS {
+        if s.chars().any(char::is_control) {
+            Err(Invalid::new(
+                "A password may not contain tabs, line breaks or other control characters.",
+            ))
+        } else if count < Self::MIN_CHARS {
             Err(Invalid::new(format!(
                 "A password needs at least {} characters.",
                 Self::MIN_CHARS
@@ -119,6 +127,69 @@ mod tests {
         assert!(Email::parse("ann").is_err());
         assert!(Email::parse("a n@example.com").is_err());
         assert!(Email::parse("@example.com").is_err());
+    }
+
+    #[test]
+    fn emails_refuse_control_and_direction_characters() {
+        for bad in [
+            "ann\0@example.com",
+            "ann@example.com\0",
+            "ann@exa\u{7f}mple.com",
+            "ann@\u{202E}moc.example",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Email::parse("\0").unwrap_err().to_string(),
+            "An email address may not contain tabs, line breaks or other control characters."
+        );
+        assert!(
+            Email::parse("ann@example.com\n").is_ok(),
+            "trimmed, as typed with Enter"
+        );
+    }
+
+    #[test]
+    fn display_names_are_one_line_of_printable_text() {
+        assert_eq!(DisplayName::parse(" Ann Lee ").unwrap().as_str(), "Ann Lee");
+        assert!(DisplayName::parse("Zoë 😀").is_ok());
+        for bad in [
+            "Ann\0",
+            "Ann\nLee",
+            "Ann\tLee",
+            "\u{9b}Ann",
+            "Ann\u{202E}eeL",
+            "Ann\u{2066}Lee",
+        ] {
+            assert!(DisplayName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            DisplayName::parse("Ann\0").unwrap_err().to_string(),
+            "A display name may not contain tabs, line breaks or other control characters."
+        );
+        assert!(DisplayName::parse(&"a".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn new_passwords_refuse_control_characters_but_sign_in_takes_any() {
+        for bad in [
+            "correct horse\0battery",
+            "correct horse\nbattery",
+            "correct\thorse battery",
+        ] {
+            assert!(Password::new_for_account(bad).is_err(), "{bad:?}");
+        }
+        assert!(Password::new_for_account("correct horse battery 🐴").is_ok());
+        assert_eq!(Password::presented("a\0b".to_owned()).expose(), "a\0b");
+    }
+
+    #[test]
+    fn roles_are_owner_or_member() {
+        assert_eq!(Role::parse("Owner").unwrap(), Role::Owner);
+        assert_eq!(Role::parse("member").unwrap(), Role::Member);
+        for bad in ["", "admin", "owner\0", " owner", "OWNER"] {
+            assert!(Role::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod browser;
+mod hostile;
 mod nodes;
 mod permissions;
 mod security;
