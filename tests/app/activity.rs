@@ -132,3 +132,33 @@ async fn the_csv_export_quotes_correctly_and_keeps_formulas_inert() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_admin_page_lists_the_installations_own_events() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    let created = admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("email", "new.person@example.com"),
+                ("display_name", "New Person"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    let page = admin.get("/admin").await;
+    assert!(page.body.contains("Installation activity"));
+    assert!(page.body.contains("<code>user.created</code>"));
+    assert!(page.body.contains("new.person@example.com"));
+    // Key events stay on their environment's tab.
+    app.create_key(&admin, "not here", &["read"]).await;
+    assert!(
+        !admin
+            .get("/admin")
+            .await
+            .body
+            .contains("<code>api_key.created</code>")
+    );
+}

@@ -6,7 +6,7 @@ use askama::Template;
 
 use super::{ActivityQuery, PAGE_SIZE, actor_label, details_label, target_label, time_label};
 use crate::auth::scope::{EnvScope, ViewActivity};
-use crate::db::audit::{self, AuditCursor};
+use crate::db::audit::{self, AuditCursor, AuditEvent};
 use crate::domain::audit::AuditAction;
 use crate::error::AppError;
 use crate::routes::page::{Chrome, Tab, env_path, html};
@@ -22,6 +22,22 @@ pub struct EventRow {
     pub key_id: Option<i64>,
     pub ip: String,
     pub details: String,
+}
+
+impl EventRow {
+    pub fn of(e: &AuditEvent) -> Self {
+        Self {
+            time: time_label(e),
+            who: actor_label(e),
+            action: e.action.clone(),
+            target: target_label(e),
+            key_id: (e.target_type.as_deref() == Some("api_key"))
+                .then_some(e.target_id)
+                .flatten(),
+            ip: e.client_ip.clone().unwrap_or_default(),
+            details: details_label(e),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -115,20 +131,7 @@ pub async fn show(
             .filter(|_| has_older)
             .map(|id| query_string(&action, &key, Some(("before", id)))),
         export: format!("{base}/export?{}", query_string(&action, &key, None)),
-        rows: events
-            .iter()
-            .map(|e| EventRow {
-                time: time_label(e),
-                who: actor_label(e),
-                action: e.action.clone(),
-                target: target_label(e),
-                key_id: (e.target_type.as_deref() == Some("api_key"))
-                    .then_some(e.target_id)
-                    .flatten(),
-                ip: e.client_ip.clone().unwrap_or_default(),
-                details: details_label(e),
-            })
-            .collect(),
+        rows: events.iter().map(EventRow::of).collect(),
         base,
         action,
         key,

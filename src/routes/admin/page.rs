@@ -4,8 +4,10 @@ use askama::Template;
 
 use crate::auth::scope::AdminScope;
 use crate::db;
+use crate::db::audit::{AuditCursor, AuditFilter};
 use crate::domain::ids::UserId;
 use crate::error::AppError;
+use crate::routes::activity::list::EventRow;
 use crate::routes::page::{Chrome, FieldErrors, Tab, html};
 use crate::services;
 use crate::state::AppState;
@@ -41,12 +43,26 @@ pub struct AdminPage {
     pub user_form: UserFormView,
     pub project_form: ProjectFormView,
     pub error: Option<String>,
+    /// The installation's own events (users, projects), newest first.
+    pub events: Vec<EventRow>,
 }
+
+/// How many of the installation's events the Admin page lists.
+const INSTALLATION_EVENTS: i64 = 50;
 
 impl AdminPage {
     pub async fn load(state: &AppState, admin: &AdminScope) -> Result<Self, AppError> {
         let me = admin.user.id;
         let users = services::run(&state.pool, |conn| Ok(db::users::list_all(conn)?)).await?;
+        let events = services::run(&state.pool, |conn| {
+            Ok(db::audit::page(
+                conn,
+                &AuditFilter::default(),
+                AuditCursor::Newest,
+                INSTALLATION_EVENTS,
+            )?)
+        })
+        .await?;
         let chrome = Chrome::load(state, &admin.user, &admin.session, None, Tab::Admin).await?;
         Ok(Self {
             csrf: chrome.csrf.clone(),
@@ -65,6 +81,7 @@ impl AdminPage {
             user_form: UserFormView::default(),
             project_form: ProjectFormView::default(),
             error: None,
+            events: events.iter().map(EventRow::of).collect(),
         })
     }
 }
