@@ -141,6 +141,13 @@ fn key_target(key: &ApiKey) -> AuditTarget<'_> {
     }
 }
 
+/// Refuses a change to a revoked key. The locked row is the truth, so this node also drops
+/// whatever it still holds for the key's digests instead of waiting for the revocation's notice.
+fn refuse_revoked(change: &Change, locked: &LockedKey, message: &str) -> AppError {
+    forget(change, &locked.digests());
+    Invalid::new(message).into()
+}
+
 fn lock(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,
@@ -205,7 +212,7 @@ pub fn set_enabled(
     let (locked, updated) = conn.transaction::<_, AppError, _>(|conn| {
         let locked = lock(conn, environment_id, id)?;
         if locked.key.revoked_at.is_some() {
-            return Err(Invalid::new("A revoked key stays off for good.").into());
+            return Err(refuse_revoked(change, &locked, "A revoked key stays off for good."));
         }
         if locked.key.enabled == enabled {
             let key = locked.key.clone();
@@ -243,7 +250,7 @@ pub fn rotate(
     let (before, after, plain) = conn.transaction::<_, AppError, _>(|conn| {
         let before = lock(conn, home.environment_id, id)?;
         if before.key.revoked_at.is_some() {
-            return Err(Invalid::new("A revoked key cannot be rotated.").into());
+            return Err(refuse_revoked(change, &before, "A revoked key cannot be rotated."));
         }
         let plain = PlainApiKey::generate(&home.prefix, before.key.key_type, &home.tag)?;
         match grace_until {
@@ -301,6 +308,7 @@ pub fn revoke(
     let (before, after) = conn.transaction::<_, AppError, _>(|conn| {
         let before = lock(conn, environment_id, id)?;
         if before.key.revoked_at.is_some() {
+            forget(change, &before.digests());
             let unchanged = before.key.clone();
             return Ok((before, unchanged));
         }
@@ -333,7 +341,7 @@ pub fn update(
     let outcome = conn.transaction::<_, AppError, _>(|conn| {
         let before = lock(conn, environment_id, id)?;
         if before.key.revoked_at.is_some() {
-            return Err(Invalid::new("A revoked key cannot be changed.").into());
+            return Err(refuse_revoked(change, &before, "A revoked key cannot be changed."));
         }
         let changes = KeyChanges {
             updated_at: Some(change.now),
