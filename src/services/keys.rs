@@ -308,7 +308,6 @@ pub fn revoke(
     let (before, after) = conn.transaction::<_, AppError, _>(|conn| {
         let before = lock(conn, environment_id, id)?;
         if before.key.revoked_at.is_some() {
-            forget(change, &before.digests());
             let unchanged = before.key.clone();
             return Ok((before, unchanged));
         }
