@@ -212,7 +212,11 @@ pub fn set_enabled(
     let (locked, updated) = conn.transaction::<_, AppError, _>(|conn| {
         let locked = lock(conn, environment_id, id)?;
         if locked.key.revoked_at.is_some() {
-            return Err(refuse_revoked(change, &locked, "A revoked key stays off for good."));
+            return Err(refuse_revoked(
+                change,
+                &locked,
+                "A revoked key stays off for good.",
+            ));
         }
         if locked.key.enabled == enabled {
             let key = locked.key.clone();
@@ -250,7 +254,11 @@ pub fn rotate(
     let (before, after, plain) = conn.transaction::<_, AppError, _>(|conn| {
         let before = lock(conn, home.environment_id, id)?;
         if before.key.revoked_at.is_some() {
-            return Err(refuse_revoked(change, &before, "A revoked key cannot be rotated."));
+            return Err(refuse_revoked(
+                change,
+                &before,
+                "A revoked key cannot be rotated.",
+            ));
         }
         let plain = PlainApiKey::generate(&home.prefix, before.key.key_type, &home.tag)?;
         match grace_until {
@@ -340,7 +348,11 @@ pub fn update(
     let outcome = conn.transaction::<_, AppError, _>(|conn| {
         let before = lock(conn, environment_id, id)?;
         if before.key.revoked_at.is_some() {
-            return Err(refuse_revoked(change, &before, "A revoked key cannot be changed."));
+            return Err(refuse_revoked(
+                change,
+                &before,
+                "A revoked key cannot be changed.",
+            ));
         }
         let changes = KeyChanges {
             updated_at: Some(change.now),

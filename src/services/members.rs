@@ -3,7 +3,7 @@
 use diesel::{Connection, PgConnection};
 use serde_json::json;
 
-use crate::db::{self, audit::Actor};
+use crate::db::{self, audit::Actor, users::User};
 use crate::domain::audit::{AuditAction, AuditTarget};
 use crate::domain::ids::{EnvironmentId, UserId};
 use crate::domain::user::{Email, Role};
@@ -60,6 +60,17 @@ pub fn add(
     })
 }
 
+/// A member's role in the environment and who they are; 404 when they are not a member.
+fn membership(
+    conn: &mut PgConnection,
+    environment_id: EnvironmentId,
+    member: UserId,
+) -> Result<(Role, User), AppError> {
+    let role = db::memberships::role_of(conn, member, environment_id)?.ok_or(AppError::NotFound)?;
+    let person = db::users::find(conn, member)?.ok_or(AppError::NotFound)?;
+    Ok((role, person))
+}
+
 /// Changes a member's role (nothing is recorded when it stays the same).
 #[tracing::instrument(skip_all, fields(environment_id = %environment_id, user_id = %member))]
 pub fn change_role(
@@ -70,9 +81,7 @@ pub fn change_role(
     actor: &Actor,
 ) -> Result<(), AppError> {
     conn.transaction(|conn| {
-        let previous =
-            db::memberships::role_of(conn, member, environment_id)?.ok_or(AppError::NotFound)?;
-        let person = db::users::find(conn, member)?.ok_or(AppError::NotFound)?;
+        let (previous, person) = membership(conn, environment_id, member)?;
         if previous != role {
             db::memberships::upsert(conn, member, environment_id, role)?;
             actor.record(
@@ -98,9 +107,7 @@ pub fn remove(
     actor: &Actor,
 ) -> Result<(), AppError> {
     conn.transaction(|conn| {
-        let previous =
-            db::memberships::role_of(conn, member, environment_id)?.ok_or(AppError::NotFound)?;
-        let person = db::users::find(conn, member)?.ok_or(AppError::NotFound)?;
+        let (previous, person) = membership(conn, environment_id, member)?;
         db::memberships::remove(conn, member, environment_id)?;
         actor.record(
             conn,
