@@ -8,6 +8,7 @@ mod management;
 mod api_keys;
 mod auth;
 mod browser;
+mod envelope;
 mod nodes;
 mod permissions;
 mod security;

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AdminKey;
+use super::body::{ApiBody, ApiJson, from_object};
 use super::error::{ApiError, FieldError};
 use crate::db::{self, api_keys::ApiKey, api_keys::KeyChanges};
 use crate::domain::Invalid;
@@ -87,8 +87,11 @@ impl ApiKeyJson {
 }
 
 fn key_id(raw: &str) -> Result<KeyId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such API key."))
+    raw.parse().map_err(|_| no_such_key())
+}
+
+fn no_such_key() -> ApiError {
+    ApiError::not_found("No such API key.")
 }
 
 async fn home(state: &AppState, admin: &AdminKey) -> Result<KeyHome, ApiError> {
@@ -182,9 +185,8 @@ pub struct CreateBody {
 pub async fn create(
     admin: AdminKey,
     state: web::Data<AppState>,
-    body: web::Json<CreateBody>,
+    ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
     let scopes: Vec<&str> = body.scopes.iter().map(String::as_str).collect();
     let draft = KeyDraft {
         name: body.name.as_deref().unwrap_or(""),
@@ -226,7 +228,7 @@ async fn find(state: &AppState, admin: &AdminKey, id: KeyId) -> Result<ApiKey, A
         Ok(db::api_keys::find(conn, env_id, id)?)
     })
     .await?
-    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such API key."))
+    .ok_or_else(no_such_key)
 }
 
 pub async fn get(
@@ -270,10 +272,9 @@ pub async fn patch(
     admin: AdminKey,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<PatchBody>,
+    ApiJson(body): ApiJson<PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
-    let body = body.into_inner();
     let mut fields = Fields::default();
     let changes = KeyChanges {
         name: body
@@ -327,13 +328,13 @@ pub async fn rotate(
     admin: AdminKey,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Bytes,
+    body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
-    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
+    let body: RotateBody = if body.is_empty() {
         RotateBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(ApiError::bad_json)?
+        from_object(&body.0).map_err(ApiError::bad_json)?
     };
     let grace = match body.grace_period_seconds {
         None | Some(0) => None,
@@ -376,8 +377,9 @@ pub async fn revoke(
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// How many minutes back, this one included.
-    #[param(minimum = 1, maximum = 1440, default = 60)]
-    pub minutes: Option<i64>,
+    // Read as text, so a value that is not a number is refused as this field's fault.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1440, default = 60)]
+    pub minutes: Option<String>,
 }
 
 /// Verifications of the key in one minute; `refused` counts every answer but 200.
@@ -398,13 +400,19 @@ pub async fn usage(
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
-    let minutes = query.minutes.unwrap_or(60);
-    if !(1..=MAX_USAGE_MINUTES).contains(&minutes) {
-        return Err(ApiError::field(
-            "minutes",
-            format!("minutes is 1 to {MAX_USAGE_MINUTES}."),
-        ));
-    }
+    let minutes = match query.minutes.as_deref() {
+        None => 60,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|m| (1..=MAX_USAGE_MINUTES).contains(m))
+            .ok_or_else(|| {
+                ApiError::field(
+                    "minutes",
+                    format!("minutes is a whole number from 1 to {MAX_USAGE_MINUTES}."),
+                )
+            })?,
+    };
     find(&state, &admin, id).await?;
     let newest = minute_of(state.clock.now());
     let oldest = newest - chrono::Duration::minutes(minutes - 1);

@@ -124,6 +124,8 @@ impl Request {
 pub struct HeaderDoc {
     name: &'static str,
     description: &'static str,
+    /// Text (a list of methods) rather than a whole number of seconds or requests.
+    text: bool,
 }
 
 /// One answer an operation can give.
@@ -159,31 +161,40 @@ impl Reply {
 const LIMIT: HeaderDoc = HeaderDoc {
     name: "X-RateLimit-Limit",
     description: "The key's requests per minute (only for a key with a rate limit).",
+    text: false,
 };
 const REMAINING: HeaderDoc = HeaderDoc {
     name: "X-RateLimit-Remaining",
     description: "Requests the key may still make at once.",
+    text: false,
 };
 const RESET: HeaderDoc = HeaderDoc {
     name: "X-RateLimit-Reset",
     description: "Seconds until its full budget is back.",
+    text: false,
 };
 const RETRY: HeaderDoc = HeaderDoc {
     name: "Retry-After",
     description: "Seconds to wait before retrying.",
+    text: false,
 };
 
 /// On verify answers for a key that has a rate limit.
 pub const RATE_LIMIT: &[HeaderDoc] = &[LIMIT, REMAINING, RESET];
 const RATE_LIMITED: &[HeaderDoc] = &[RETRY, LIMIT, REMAINING, RESET];
 const RETRY_AFTER: &[HeaderDoc] = &[RETRY];
+const ALLOW: &[HeaderDoc] = &[HeaderDoc {
+    name: "Allow",
+    description: "The methods this path answers.",
+    text: true,
+}];
 
 fn error() -> Described {
     of::<ErrorBody<'static>>()
 }
 
 fn refused() -> Described {
-    of::<RefusedBody>()
+    of::<RefusedBody<'static>>()
 }
 
 /// How the management API refuses a request before looking at it.
@@ -211,11 +222,17 @@ pub const INVALID: &[Reply] = &[Reply::json(
     "INVALID_INPUT: `fields` names each field at fault, with what is wrong.",
     error,
 )];
-pub const TOO_LARGE: &[Reply] = &[Reply::json(
-    413,
-    "PAYLOAD_TOO_LARGE: the body is over 64 KiB.",
-    error,
-)];
+/// What any route can answer, whatever it does: another method on its path, or a body declared
+/// (or sent) over the limit.
+pub const EVERY_ROUTE: &[Reply] = &[
+    Reply::json(
+        405,
+        "METHOD_NOT_ALLOWED: the path does not answer this method; `Allow` lists those it does.",
+        error,
+    )
+    .with_headers(ALLOW),
+    Reply::json(413, "PAYLOAD_TOO_LARGE: the body is over 64 KiB.", error),
+];
 pub const INTERNAL: &[Reply] = &[Reply::json(500, "INTERNAL: the server failed.", error)];
 /// The verification API's refusals (SPEC §5).
 pub const VERIFY_REFUSED: &[Reply] = &[
@@ -262,10 +279,15 @@ fn json_content(schema: RefOr<Schema>) -> Content {
     Content::new(Some(schema))
 }
 
-fn integer_header(description: &str) -> utoipa::openapi::header::Header {
+fn header(doc: &HeaderDoc) -> utoipa::openapi::header::Header {
+    let schema_type = if doc.text {
+        Type::String
+    } else {
+        Type::Integer
+    };
     HeaderBuilder::new()
-        .schema(ObjectBuilder::new().schema_type(Type::Integer))
-        .description(Some(description))
+        .schema(ObjectBuilder::new().schema_type(schema_type))
+        .description(Some(doc.description))
         .build()
 }
 
@@ -337,7 +359,7 @@ pub fn build() -> OpenApi {
                 response = response.content("application/json", json_content(schema));
             }
             for header in reply.headers {
-                response = response.header(header.name, integer_header(header.description));
+                response = response.header(header.name, self::header(header));
             }
             responses = responses.response(reply.status.to_string(), response.build());
         }
