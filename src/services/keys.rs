@@ -196,7 +196,7 @@ pub fn set_enabled(
     let (locked, updated) = conn.transaction::<_, AppError, _>(|conn| {
         let locked = lock(conn, environment_id, id)?;
         if locked.key.revoked_at.is_some() {
-            return Err(Invalid::new("A revoked key stays off for good.").into());
+            return Err(AppError::Conflict("A revoked key stays off for good."));
         }
         if locked.key.enabled == enabled {
             let key = locked.key.clone();
@@ -234,7 +234,7 @@ pub fn rotate(
     let (before, after, plain) = conn.transaction::<_, AppError, _>(|conn| {
         let before = lock(conn, home.environment_id, id)?;
         if before.key.revoked_at.is_some() {
-            return Err(Invalid::new("A revoked key cannot be rotated.").into());
+            return Err(AppError::Conflict("A revoked key cannot be rotated."));
         }
         let plain = PlainApiKey::generate(&home.prefix, before.key.key_type, &home.tag)?;
         match grace_until {
@@ -324,7 +324,7 @@ pub fn update(
     let outcome = conn.transaction::<_, AppError, _>(|conn| {
         let before = lock(conn, environment_id, id)?;
         if before.key.revoked_at.is_some() {
-            return Err(Invalid::new("A revoked key cannot be changed.").into());
+            return Err(AppError::Conflict("A revoked key cannot be changed."));
         }
         let changes = KeyChanges {
             updated_at: Some(change.now),

@@ -64,8 +64,8 @@ async fn raw(
     }
 }
 
-/// POSTs `size` bytes of JSON-ish whitespace in chunks, without a Content-Length, over a plain
-/// socket (the server may answer and close before the body is all sent).
+/// POSTs a JSON object padded with white space to about `size` bytes, in chunks and without a
+/// Content-Length, over a plain socket (the server may answer and close before it is all sent).
 async fn post_chunked(base: &str, path: &str, key: &str, size: usize) -> Reply {
     let authority = base.trim_start_matches("http://").to_owned();
     let head = format!(
@@ -78,6 +78,7 @@ async fn post_chunked(base: &str, path: &str, key: &str, size: usize) -> Reply {
             .set_read_timeout(Some(std::time::Duration::from_secs(10)))
             .unwrap();
         socket.write_all(head.as_bytes()).unwrap();
+        socket.write_all(b"1\r\n{\r\n").unwrap();
         let chunk = vec![b' '; 8 * 1024];
         let mut sent = 0;
         while sent < size {
@@ -87,7 +88,7 @@ async fn post_chunked(base: &str, path: &str, key: &str, size: usize) -> Reply {
             }
             sent += chunk.len();
         }
-        let _ = socket.write_all(b"0\r\n\r\n");
+        let _ = socket.write_all(b"1\r\n}\r\n0\r\n\r\n");
         let mut answer = Vec::new();
         let _ = socket.read_to_end(&mut answer);
         String::from_utf8_lossy(&answer).into_owned()
@@ -166,6 +167,20 @@ async fn a_query_string_that_cannot_be_read_is_a_json_422_naming_the_field() {
         assert_envelope(&r, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_INPUT", query);
         assert_eq!(r.json["error"]["fields"][0]["field"], "minutes", "{query}");
     }
+    let unknown = api(
+        base,
+        Method::GET,
+        &format!("/api/v1/api-keys/{id}/usage?minutes=5&hours=1"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_envelope(
+        &unknown,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_INPUT",
+        "an unknown parameter",
+    );
     let twice = api(
         base,
         Method::GET,
@@ -293,7 +308,15 @@ async fn a_body_that_is_not_a_json_object_is_refused_by_every_route_that_reads_o
     let (_, admin) = make_key(&app, ENV, "automation", &["admin"], None);
     let (id, key) = make_key(&app, ENV, "svc", &["read"], None);
     let json = Some("application/json");
-    let not_objects: [&[u8]; 6] = [b"[null, null]", b"[\"x\"]", b"null", b"42", b"\"x\"", b"{"];
+    let not_objects: [&[u8]; 7] = [
+        b"[null, null]",
+        b"[\"x\"]",
+        b"null",
+        b"42",
+        b"\"x\"",
+        b"{",
+        b" \n",
+    ];
 
     for body in not_objects {
         let what = String::from_utf8_lossy(body);
@@ -353,7 +376,7 @@ async fn a_body_that_is_not_a_json_object_is_refused_by_every_route_that_reads_o
         );
     }
     // An empty body still means no constraints; an object is read as before.
-    for body in [&b""[..], b"  \n", b"{}", b"{\"scope\": \"read\"}"] {
+    for body in [&b""[..], b"{}", b" {\"scope\": \"read\"}\n"] {
         let r = raw(
             base,
             Method::POST,

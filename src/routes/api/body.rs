@@ -6,8 +6,8 @@ use std::pin::Pin;
 use actix_web::error::PayloadError;
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, mime};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::error::{ApiError, ErrorCode};
 
@@ -36,9 +36,10 @@ fn unreadable(err: actix_web::Error) -> ApiError {
 }
 
 impl ApiBody {
-    /// No body at all (or only whitespace): the operation's defaults.
+    /// No body at all: the operation's defaults. (White space alone is not JSON, so it is
+    /// refused like any other body that is not an object.)
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(u8::is_ascii_whitespace)
+        self.0.is_empty()
     }
 }
 
@@ -95,6 +96,63 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     }
 }
 
+/// An integer as JSON Schema counts one: `3`, `3.0` and `3e0` alike (a fraction is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeNumber(pub i64);
+
+impl WholeNumber {
+    fn of_float(v: f64) -> Option<i64> {
+        // Every integral f64 in [-2^63, 2^63) converts exactly.
+        const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+        (v.fract() == 0.0 && (-LIMIT..LIMIT).contains(&v)).then_some(v as i64)
+    }
+
+    /// The same reading of a query-string value.
+    pub fn parse(text: &str) -> Option<i64> {
+        text.parse::<i64>()
+            .ok()
+            .or_else(|| text.parse::<f64>().ok().and_then(Self::of_float))
+    }
+}
+
+impl<'de> Deserialize<'de> for WholeNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Whole;
+        impl Visitor<'_> for Whole {
+            type Value = WholeNumber;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WholeNumber, E> {
+                Ok(WholeNumber(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WholeNumber, E> {
+                i64::try_from(v)
+                    .map(WholeNumber)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<WholeNumber, E> {
+                WholeNumber::of_float(v)
+                    .map(WholeNumber)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+        d.deserialize_any(Whole)
+    }
+}
+
+/// For `Option<i64>` fields: null and absent are `None`, numbers read as `WholeNumber`.
+pub fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<WholeNumber>::deserialize(d)?.map(|w| w.0))
+}
+
+/// For `Option<Option<i64>>` fields that tell null (clear it) from absent (keep it).
+pub fn present_whole_number<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<i64>>, D::Error> {
+    whole_number(d).map(Some)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -131,5 +189,37 @@ mod tests {
             from_object::<Pair>(b"{\"a\": \"x\"}"),
             Err(NotAnObject::Invalid(_))
         ));
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Limit {
+        #[serde(default, deserialize_with = "whole_number")]
+        n: Option<i64>,
+    }
+
+    #[test]
+    fn a_whole_number_may_be_written_as_a_float_but_not_with_a_fraction() {
+        let n = |json: &str| serde_json::from_str::<Limit>(json).map(|l| l.n);
+        assert_eq!(n(r#"{"n": 3}"#).unwrap(), Some(3));
+        assert_eq!(n(r#"{"n": 3.0}"#).unwrap(), Some(3));
+        assert_eq!(n(r#"{"n": 1e3}"#).unwrap(), Some(1000));
+        assert_eq!(n(r#"{"n": -0.0}"#).unwrap(), Some(0));
+        assert_eq!(n(r#"{"n": null}"#).unwrap(), None);
+        assert_eq!(n(r#"{}"#).unwrap(), None);
+        for refused in [
+            r#"{"n": 3.5}"#,
+            r#"{"n": 1e300}"#,
+            r#"{"n": 18446744073709551615}"#,
+            r#"{"n": "3"}"#,
+            r#"{"n": true}"#,
+        ] {
+            assert!(n(refused).is_err(), "{refused}");
+        }
+        assert_eq!(WholeNumber::parse("60"), Some(60));
+        assert_eq!(WholeNumber::parse("60.0"), Some(60));
+        assert_eq!(WholeNumber::parse("6.5"), None);
+        assert_eq!(WholeNumber::parse("NaN"), None);
+        assert_eq!(WholeNumber::parse("inf"), None);
+        assert_eq!(WholeNumber::parse("abc"), None);
     }
 }

@@ -46,6 +46,8 @@ pub enum ErrorCode {
     NotFound,
     /// 405, with `Allow`.
     MethodNotAllowed,
+    /// 409: valid, but the key's state does not allow it (a name taken, a key revoked).
+    Conflict,
     /// 413
     PayloadTooLarge,
     /// 422
@@ -64,6 +66,7 @@ impl ErrorCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -78,6 +81,7 @@ impl ErrorCode {
             403 => Self::Forbidden,
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
+            409 => Self::Conflict,
             413 => Self::PayloadTooLarge,
             422 => Self::InvalidInput,
             429 => Self::RateLimited,
@@ -93,6 +97,7 @@ impl ErrorCode {
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::Conflict => "CONFLICT",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::InvalidInput => "INVALID_INPUT",
             Self::RateLimited => "RATE_LIMITED",
@@ -165,6 +170,7 @@ impl From<AppError> for ApiError {
             AppError::Validation(_) => ErrorCode::InvalidInput,
             AppError::NotFound => ErrorCode::NotFound,
             AppError::Forbidden | AppError::Csrf => ErrorCode::Forbidden,
+            AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::Unauthenticated => ErrorCode::Unauthenticated,
             AppError::TooManyRequests { .. } => ErrorCode::RateLimited,
             AppError::PayloadTooLarge => ErrorCode::PayloadTooLarge,

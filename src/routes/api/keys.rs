@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AdminKey;
-use super::body::{ApiBody, ApiJson, from_object};
-use super::error::{ApiError, FieldError};
+use super::body::{ApiBody, ApiJson, WholeNumber, from_object, present_whole_number, whole_number};
+use super::error::{ApiError, ErrorCode, FieldError};
 use crate::db::{self, api_keys::ApiKey, api_keys::KeyChanges};
 use crate::domain::Invalid;
 use crate::domain::api_key::{
@@ -30,9 +31,9 @@ use crate::verify::usage::minute_of;
 pub struct ApiKeyJson {
     #[schema(value_type = i64)]
     pub id: KeyId,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(schema_with = name_schema)]
     pub name: String,
-    #[schema(max_length = 500)]
+    #[schema(schema_with = description_schema)]
     pub description: String,
     #[serde(rename = "type")]
     pub key_type: KeyType,
@@ -139,8 +140,12 @@ fn json_field(field: KeyField) -> &'static str {
     }
 }
 
+/// 409: the name is valid, but another live key of the environment has it.
 fn duplicate_name() -> ApiError {
-    ApiError::field("name", DUPLICATE_NAME)
+    ApiError {
+        code: ErrorCode::Conflict,
+        ..ApiError::field("name", DUPLICATE_NAME)
+    }
 }
 
 pub async fn list(admin: AdminKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -161,14 +166,13 @@ pub async fn list(admin: AdminKey, state: web::Data<AppState>) -> Result<HttpRes
 #[serde(deny_unknown_fields)]
 #[schema(as = CreateApiKey)]
 pub struct CreateBody {
-    /// Trimmed; unique among the environment's keys that are not revoked.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
+    #[schema(schema_with = name_schema, required = true)]
     pub name: Option<String>,
     #[serde(default)]
-    #[schema(max_length = 500)]
+    #[schema(schema_with = description_schema)]
     pub description: String,
     /// Secret unless said otherwise.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default, deserialize_with = "present")]
     #[schema(value_type = KeyType, required = false, default = "secret")]
     pub key_type: Option<String>,
     /// A publishable key may only carry `read`.
@@ -178,6 +182,7 @@ pub struct CreateBody {
     /// Null or left out: never expires. Must lie in the future.
     pub expires_at: Option<DateTime<Utc>>,
     /// Null or left out: no rate limit.
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<i64>,
 }
@@ -240,9 +245,35 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(ApiKeyJson::new(key, &state)))
 }
 
-/// Distinguishes `"field": null` (clear it) from a field left out (keep it).
+/// A field that is there, as `T` reads it: with `T = Option<_>` it tells `"field": null`
+/// (clear it) from a field left out (keep it); with a plain `T`, null is refused.
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
+}
+
+/// `name` as `ApiKeyName::parse` takes it, limits and characters.
+fn name_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "Trimmed; unique among the environment's keys that are not revoked.",
+        ))
+        .min_length(Some(1))
+        .max_length(Some(ApiKeyName::MAX_CHARS))
+        .pattern(Some(ApiKeyName::PATTERN))
+        .build()
+}
+
+/// `description` as `KeyDescription::parse` takes it.
+fn description_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "Trimmed; tabs and line breaks are its only control characters.",
+        ))
+        .max_length(Some(KeyDescription::MAX_CHARS))
+        .pattern(Some(KeyDescription::PATTERN))
+        .build()
 }
 
 /// The fields to change; a field left out keeps its value. Unknown fields are refused.
@@ -250,16 +281,19 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Optio
 #[serde(deny_unknown_fields)]
 #[schema(as = PatchApiKey)]
 pub struct PatchBody {
-    /// Trimmed; unique among the environment's keys that are not revoked.
-    #[schema(value_type = String, required = false, min_length = 1, max_length = 100)]
+    // Null is refused where a field cannot be cleared.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = name_schema, required = false)]
     pub name: Option<String>,
-    #[schema(value_type = String, required = false, max_length = 500)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = description_schema, required = false)]
     pub description: Option<String>,
     /// The ON/OFF switch.
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = bool, required = false)]
     pub enabled: Option<bool>,
     /// Null removes the limit.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_whole_number")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<Option<i64>>,
     /// Null: never expires. Must lie in the future.
@@ -317,6 +351,7 @@ pub async fn patch(
 #[schema(as = RotateApiKey)]
 pub struct RotateBody {
     /// How long the old secret keeps working; 0 or null ends it, and every older one, at once.
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 0, maximum = 604800)]
     pub grace_period_seconds: Option<i64>,
 }
@@ -373,7 +408,9 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The usage query. Unknown parameters are refused, as unknown body fields are.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// How many minutes back, this one included.
@@ -402,9 +439,7 @@ pub async fn usage(
     let id = key_id(&id)?;
     let minutes = match query.minutes.as_deref() {
         None => 60,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
+        Some(raw) => WholeNumber::parse(raw)
             .filter(|m| (1..=MAX_USAGE_MINUTES).contains(m))
             .ok_or_else(|| {
                 ApiError::field(

@@ -15,8 +15,8 @@ use actix_web::{HttpResponse, ResponseError, web};
 
 use error::{ApiError, ErrorCode};
 use openapi::{
-    Credential, EVERY_ROUTE, INTERNAL, INVALID, KEY_REFUSED, NOT_FOUND, RATE_LIMIT, Reply, Request,
-    VERIFY_REFUSED, of, query,
+    Credential, EVERY_ROUTE, INTERNAL, INVALID, KEY_REFUSED, NAME_TAKEN, NOT_FOUND, RATE_LIMIT,
+    REVOKED, REVOKED_OR_NAME_TAKEN, Reply, Request, VERIFY_REFUSED, of, query,
 };
 
 /// One API operation: how it is routed and how it is documented.
@@ -83,10 +83,10 @@ api_operations! {
         ok: Reply::json(200, "The keys, newest first.", of::<keys::ApiKeyList>),
         refusals: [KEY_REFUSED, INTERNAL];
     post "/api-keys" => keys::create, "Create an API key; the response carries its plaintext once",
-        key: AdminKey, request: Some(Request::required(of::<keys::CreateBody>)), query: None,
+        key: AdminKey, request: Some(Request::required(openapi::create_key_request)), query: None,
         ok: Reply::json(201, "Created; `key` holds the plaintext, shown in this response only.",
             openapi::api_key_with_secret),
-        refusals: [KEY_REFUSED, INVALID, INTERNAL];
+        refusals: [KEY_REFUSED, INVALID, NAME_TAKEN, INTERNAL];
     get "/api-keys/{id}" => keys::get, "Get one API key",
         key: AdminKey, request: None, query: None,
         ok: Reply::json(200, "The key.", of::<keys::ApiKeyJson>),
@@ -94,7 +94,7 @@ api_operations! {
     patch "/api-keys/{id}" => keys::patch, "Change name, description, ON/OFF, rate limit or expiry",
         key: AdminKey, request: Some(Request::required(of::<keys::PatchBody>)), query: None,
         ok: Reply::json(200, "The key as changed.", of::<keys::ApiKeyJson>),
-        refusals: [KEY_REFUSED, NOT_FOUND, INVALID, INTERNAL];
+        refusals: [KEY_REFUSED, NOT_FOUND, INVALID, REVOKED_OR_NAME_TAKEN, INTERNAL];
     delete "/api-keys/{id}" => keys::revoke, "Revoke an API key for good",
         key: AdminKey, request: None, query: None,
         ok: Reply::empty(204, "Revoked."),
@@ -103,7 +103,7 @@ api_operations! {
         key: AdminKey, request: Some(Request::optional(of::<keys::RotateBody>)), query: None,
         ok: Reply::json(200, "Rotated; `key` holds the new plaintext, shown in this response only.",
             openapi::api_key_with_secret),
-        refusals: [KEY_REFUSED, NOT_FOUND, INVALID, INTERNAL];
+        refusals: [KEY_REFUSED, NOT_FOUND, INVALID, REVOKED, INTERNAL];
     get "/api-keys/{id}/usage" => keys::usage, "Per-minute verification counts, newest first",
         key: AdminKey, request: None, query: Some(query::<keys::UsageQuery>),
         ok: Reply::json(200, "One entry per minute, newest first.",

@@ -10,7 +10,7 @@ use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn, Pat
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
 use utoipa::openapi::schema::{
-    AllOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+    AllOfBuilder, AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::OPERATIONS;
 use super::error::ErrorBody;
-use super::keys::ApiKeyJson;
+use super::keys::{ApiKeyJson, CreateBody};
 use super::verify::{KEY_HEADER, RefusedBody};
 
 const SECURITY_SCHEME: &str = "ApiKeyHeader";
@@ -73,6 +73,38 @@ pub fn api_key_with_secret() -> Described {
     Described {
         name: Some(Cow::Borrowed("ApiKeyWithSecret")),
         schema,
+        refs,
+    }
+}
+
+/// A new key's body: `CreateApiKey`, and one rule between two of its fields that the struct's
+/// own schema cannot state: a publishable key carries only `read`.
+pub fn create_key_request() -> Described {
+    let body = of::<CreateBody>();
+    let name = body.name.unwrap_or_default();
+    let mut refs = body.refs;
+    refs.push((name.to_string(), body.schema));
+    let only = |value: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([value.to_owned()]))
+    };
+    let secret = ObjectBuilder::new().property("type", only("secret"));
+    let read_only =
+        ObjectBuilder::new().property("scopes", ArrayBuilder::new().items(only("read")));
+    let rule = AnyOfBuilder::new()
+        .description(Some(
+            "A publishable key may only carry `read`: `type` is `secret` (or left out), or \
+             every scope is `read`.",
+        ))
+        .item(secret)
+        .item(read_only);
+    Described {
+        name: None,
+        schema: AllOfBuilder::new()
+            .item(Ref::from_schema_name(name))
+            .item(rule)
+            .into(),
         refs,
     }
 }
@@ -215,6 +247,24 @@ pub const KEY_REFUSED: &[Reply] = &[
 pub const NOT_FOUND: &[Reply] = &[Reply::json(
     404,
     "NOT_FOUND: no such key in the admin key's environment.",
+    error,
+)];
+/// Valid requests the environment's or the key's current state refuses.
+pub const NAME_TAKEN: &[Reply] = &[Reply::json(
+    409,
+    "CONFLICT: another key of the environment that is not revoked has this name (`fields` \
+     names `name`).",
+    error,
+)];
+pub const REVOKED_OR_NAME_TAKEN: &[Reply] = &[Reply::json(
+    409,
+    "CONFLICT: the key is revoked and cannot change, or another key that is not revoked has \
+     this name (`fields` names `name`).",
+    error,
+)];
+pub const REVOKED: &[Reply] = &[Reply::json(
+    409,
+    "CONFLICT: the key is revoked and cannot be rotated.",
     error,
 )];
 pub const INVALID: &[Reply] = &[Reply::json(
@@ -462,6 +512,14 @@ mod tests {
                 KeyDescription::MAX_CHARS,
                 "{schema}"
             );
+            assert_eq!(props["name"]["pattern"], ApiKeyName::PATTERN, "{schema}");
+            assert_eq!(
+                props["description"]["pattern"],
+                KeyDescription::PATTERN,
+                "{schema}"
+            );
+            // A field that cannot be cleared does not take null.
+            assert_eq!(props["name"]["type"], "string", "{schema}");
             let limit = &props["rate_limit_per_minute"];
             assert_eq!(limit["minimum"], 1, "{schema}");
             assert_eq!(limit["maximum"], RateLimit::MAX, "{schema}");
@@ -477,6 +535,28 @@ mod tests {
             .find(|p| p["name"] == "minutes")
             .unwrap();
         assert_eq!(minutes["schema"]["maximum"], MAX_USAGE_MINUTES);
+    }
+
+    /// The rule between `type` and `scopes`, which the struct's schema cannot state, is on the
+    /// create operation's body.
+    #[test]
+    fn a_new_publishable_key_is_documented_to_carry_only_read() {
+        let doc = document();
+        let body = &doc["paths"]["/api/v1/api-keys"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(
+            body["allOf"][0]["$ref"],
+            "#/components/schemas/CreateApiKey"
+        );
+        let rule = &body["allOf"][1]["anyOf"];
+        assert_eq!(
+            rule[0]["properties"]["type"]["enum"],
+            serde_json::json!(["secret"])
+        );
+        assert_eq!(
+            rule[1]["properties"]["scopes"]["items"]["enum"],
+            serde_json::json!(["read"])
+        );
     }
 
     /// `additionalProperties: false` is stated exactly where serde refuses an unknown field.
