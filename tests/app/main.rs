@@ -8,6 +8,7 @@ mod management;
 mod api_keys;
 mod auth;
 mod browser;
+mod conformance;
 mod envelope;
 mod nodes;
 mod permissions;
