@@ -19,6 +19,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("This form has expired or did not come from Keyward. Reload the page and try again.")]
     Csrf,
+    /// A valid request the thing's current state does not allow (a revoked key cannot change).
+    #[error("{0}")]
+    Conflict(&'static str),
     #[error("{message}")]
     TooManyRequests {
         message: String,
@@ -64,6 +67,7 @@ impl ResponseError for AppError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthenticated => StatusCode::SEE_OTHER,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

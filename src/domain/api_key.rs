@@ -89,9 +89,14 @@ pub struct Scopes(Vec<Scope>);
 impl Scopes {
     pub fn new(mut scopes: Vec<Scope>, key_type: KeyType) -> Result<Self, Invalid> {
         scopes.sort();
+        let given = scopes.len();
         scopes.dedup();
         if scopes.is_empty() {
             return Err(Invalid::new("Choose at least one scope."));
+        }
+        // A set, as the API documents it (`uniqueItems`): a repeat is a mistake worth naming.
+        if scopes.len() != given {
+            return Err(Invalid::new("Name each scope once."));
         }
         if key_type == KeyType::Publishable && scopes.iter().any(|s| *s != Scope::Read) {
             return Err(Invalid::new(
@@ -115,17 +120,45 @@ impl Scopes {
     }
 }
 
-/// A key's name: trimmed, 1–100 characters (characters, not bytes).
+/// A key's name: trimmed, 1–100 characters (characters, not bytes, counted as sent, so the
+/// limit is the one the API documents as `maxLength`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyName(String);
 
+/// What `str::trim` removes, Unicode's White_Space, as the body of a regular-expression class.
+macro_rules! white_space {
+    () => {
+        r"\t\n\u000B\u000C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+    };
+}
+/// Neither white space nor a control character (Unicode's Cc), as a class body.
+macro_rules! visible_edge {
+    () => {
+        r"^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202A-\u202F\u205F\u2066-\u2069\u3000"
+    };
+}
+
 impl ApiKeyName {
     pub const MAX_CHARS: usize = 100;
+    /// `parse`'s rule as a JSON Schema pattern (ECMA-262, also read by Rust's and Python's
+    /// regular expressions): around any white space, a first and last character that are
+    /// neither white space nor control characters, and no control character between.
+    pub const PATTERN: &str = concat!(
+        "^[",
+        white_space!(),
+        "]*[",
+        visible_edge!(),
+        r"](?:[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[",
+        visible_edge!(),
+        "])?[",
+        white_space!(),
+        "]*$"
+    );
 
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let trimmed = s.trim();
-        let count = trimmed.chars().count();
-        if count == 0 {
+        let count = s.chars().count();
+        if trimmed.is_empty() {
             Err(Invalid::new("Enter a name."))
         } else if count > Self::MAX_CHARS {
             Err(Invalid::new(format!(
@@ -142,19 +175,30 @@ impl ApiKeyName {
     }
 }
 
-/// An optional description of at most 500 characters. It may span lines; each line break is
-/// kept as `\n`, so a browser's `\r\n` counts as one character, as it did in the text box.
+/// An optional description of at most 500 characters (counted as sent, as for names). It may
+/// span lines; every line break (`\r\n`, `\r` or `\n`) is kept as `\n`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyDescription(String);
 
 impl KeyDescription {
     pub const MAX_CHARS: usize = 500;
+    /// `parse`'s rule as a JSON Schema pattern: inside any white space around it, no control
+    /// character but tab and line breaks.
+    pub const PATTERN: &str = concat!(
+        "^[",
+        white_space!(),
+        r"]*[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[",
+        white_space!(),
+        "]*$"
+    );
 
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let trimmed = s.trim();
         check_text(trimmed, "The description", Lines::Many)?;
-        let text = trimmed.replace("\r\n", "\n");
-        let count = text.chars().count();
+        // Old Mac line breaks (a lone CR) count as line breaks too.
+        let text = trimmed.replace("\r\n", "\n").replace('\r', "\n");
+        // Counted as sent, like names, so the limit is exactly the documented `maxLength`.
+        let count = s.chars().count();
         if count > Self::MAX_CHARS {
             Err(Invalid::new(format!(
                 "The description is {count} characters long; the limit is {}.",
@@ -292,6 +336,102 @@ impl KeyStatus {
 mod tests {
     use super::*;
 
+    /// Strings at the edges of the name and description rules: white space (trimmed or not),
+    /// control characters inside and outside, letters beyond ASCII.
+    fn edge_cases() -> Vec<String> {
+        let mut cases: Vec<String> = [
+            "",
+            " ",
+            "\t",
+            "a",
+            " a ",
+            "\ta\n",
+            "a b",
+            "a\tb",
+            "a\nb",
+            "a\u{0}b",
+            "\u{0}",
+            "a\u{0}",
+            "\u{85}a",
+            "a\u{85}",
+            "a\u{85}b",
+            "\u{a0}a\u{a0}",
+            "a\u{a0}b",
+            "\u{feff}",
+            "a\u{7f}",
+            "\u{b}a\u{c}",
+            "a\u{b}b",
+            "\u{3000}",
+            "Æ\u{8d}Ï",
+            "ÆÏ",
+            "名前",
+            "🔑",
+            " 🔑 ",
+            "\u{2028}",
+            "a\rb",
+            "\u{1f}",
+            "a\u{200b}b",
+            "\u{200b}",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        cases.push("x".repeat(100));
+        cases.push(format!(" {} ", "x".repeat(100)));
+        cases
+    }
+
+    /// The document's `pattern` and `maxLength` together say what the parsers accept.
+    #[test]
+    fn the_documented_patterns_say_what_the_parsers_accept() {
+        let name_pattern = regex::Regex::new(ApiKeyName::PATTERN).unwrap();
+        let description_pattern = regex::Regex::new(KeyDescription::PATTERN).unwrap();
+        let name = |s: &str| name_pattern.is_match(s) && s.chars().count() <= ApiKeyName::MAX_CHARS;
+        let description = |s: &str| {
+            description_pattern.is_match(s) && s.chars().count() <= KeyDescription::MAX_CHARS
+        };
+        let mut cases = edge_cases();
+        for padding in ["", " ", "\u{85}", "\t\n"] {
+            for (text, n) in [
+                ("x", 100),
+                ("é", 99),
+                ("x", 101),
+                ("y", 500),
+                ("y", 499),
+                ("y", 501),
+            ] {
+                cases.push(format!("{padding}{}{padding}", text.repeat(n)));
+            }
+        }
+        for case in cases {
+            assert_eq!(
+                name(&case),
+                ApiKeyName::parse(&case).is_ok(),
+                "name {case:?}"
+            );
+            assert_eq!(
+                description(&case),
+                KeyDescription::parse(&case).is_ok(),
+                "description {case:?}"
+            );
+        }
+        // Every character of the Basic Multilingual Plane, alone and inside a name.
+        for c in (0..=0xFFFF).filter_map(char::from_u32) {
+            for case in [c.to_string(), format!("a{c}b")] {
+                assert_eq!(
+                    name(&case),
+                    ApiKeyName::parse(&case).is_ok(),
+                    "name {case:?}"
+                );
+                assert_eq!(
+                    description(&case),
+                    KeyDescription::parse(&case).is_ok(),
+                    "description {case:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn names_are_trimmed_and_counted_in_characters() {
         assert_eq!(
@@ -301,6 +441,8 @@ mod tests {
         assert!(ApiKeyName::parse("   ").is_err());
         assert!(ApiKeyName::parse(&"é".repeat(100)).is_ok());
         assert!(ApiKeyName::parse(&"a".repeat(101)).is_err());
+        // The limit counts what was sent, white space included, as the API's `maxLength` does.
+        assert!(ApiKeyName::parse(&format!(" {}", "a".repeat(100))).is_err());
         assert!(ApiKeyName::parse("tab\tname").is_err());
     }
 
@@ -338,8 +480,11 @@ mod tests {
                 .to_string(),
             "The description may not contain control characters (line breaks and tabs are fine)."
         );
+        assert_eq!(
+            KeyDescription::parse("lone\rreturn").unwrap().as_str(),
+            "lone\nreturn"
+        );
         for bad in [
-            "lone\rreturn",
             "esc\u{1b}[31m",
             "c1\u{9f}",
             "rlo\u{202E}x",
@@ -347,8 +492,9 @@ mod tests {
         ] {
             assert!(KeyDescription::parse(bad).is_err(), "{bad:?}");
         }
-        // A browser sends each line break as \r\n; 250 of them are 250 characters, not 500.
-        assert!(KeyDescription::parse(&"a\r\n".repeat(250)).is_ok());
+        // Counted as sent: a browser's \r\n is two characters of the 500.
+        assert!(KeyDescription::parse(&"a\r\n".repeat(166)).is_ok());
+        assert!(KeyDescription::parse(&"a\r\n".repeat(167)).is_err());
         assert!(KeyDescription::parse(&"a".repeat(501)).is_err());
     }
 
@@ -357,12 +503,9 @@ mod tests {
         assert!(Scopes::new(vec![Scope::Read], KeyType::Publishable).is_ok());
         assert!(Scopes::new(vec![Scope::Read, Scope::Write], KeyType::Publishable).is_err());
         assert!(Scopes::new(vec![], KeyType::Secret).is_err());
-        let s = Scopes::new(
-            vec![Scope::Admin, Scope::Read, Scope::Read],
-            KeyType::Secret,
-        )
-        .unwrap();
+        let s = Scopes::new(vec![Scope::Admin, Scope::Read], KeyType::Secret).unwrap();
         assert_eq!(s.as_slice(), &[Scope::Read, Scope::Admin]);
+        assert!(Scopes::new(vec![Scope::Read, Scope::Read], KeyType::Secret).is_err());
     }
 
     #[test]

@@ -143,9 +143,9 @@ fn key_target(key: &ApiKey) -> AuditTarget<'_> {
 
 /// Refuses a change to a revoked key. The locked row is the truth, so this node also drops
 /// whatever it still holds for the key's digests instead of waiting for the revocation's notice.
-fn refuse_revoked(change: &Change, locked: &LockedKey, message: &str) -> AppError {
+fn refuse_revoked(change: &Change, locked: &LockedKey, message: &'static str) -> AppError {
     forget(change, &locked.digests());
-    Invalid::new(message).into()
+    AppError::Conflict(message)
 }
 
 fn lock(

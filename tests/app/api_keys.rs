@@ -105,7 +105,7 @@ async fn a_key_is_created_revealed_once_switched_off_and_on_rotated_and_revoked(
     let back_on = admin
         .post_form(&format!("{base}/{id}/enabled"), &[("enabled", "true")])
         .await;
-    assert_eq!(back_on.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(back_on.status, StatusCode::CONFLICT);
     assert!(app.keys()[0].revoked_at.is_some() && !app.keys()[0].enabled);
 
     assert_eq!(

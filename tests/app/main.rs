@@ -10,6 +10,8 @@ mod api_keys;
 mod audit;
 mod auth;
 mod browser;
+mod conformance;
+mod envelope;
 mod hostile;
 mod nodes;
 mod permissions;

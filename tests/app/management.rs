@@ -146,6 +146,35 @@ async fn an_admin_key_creates_lists_patches_rotates_and_revokes_keys() {
     )
     .await;
     assert_eq!(after.json["status"], "revoked");
+    // Revoked for good: valid changes conflict with the key's state, and revoking again is a no-op.
+    let patch = api(
+        base,
+        Method::PATCH,
+        &format!("/api/v1/api-keys/{id}"),
+        Some(&admin_key),
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(patch.status, StatusCode::CONFLICT);
+    assert_eq!(patch.json["error"]["code"], "CONFLICT");
+    let rotate = api(
+        base,
+        Method::POST,
+        &format!("/api/v1/api-keys/{id}/rotate"),
+        Some(&admin_key),
+        None,
+    )
+    .await;
+    assert_eq!(rotate.status, StatusCode::CONFLICT);
+    let again = api(
+        base,
+        Method::DELETE,
+        &format!("/api/v1/api-keys/{id}"),
+        Some(&admin_key),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT);
 
     let actions = app.audit_actions();
     for action in [
@@ -263,6 +292,16 @@ async fn the_management_api_refuses_what_it_should() {
         .map(|f| f["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["name", "scopes", "rate_limit_per_minute"]);
+    let past = api(
+        base,
+        Method::POST,
+        "/api/v1/api-keys",
+        Some(&admin_key),
+        Some(json!({"name": "late", "scopes": ["read"], "expires_at": "2000-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(past.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(past.json["error"]["fields"][0]["field"], "expires_at");
     let unknown_field = api(
         base,
         Method::POST,
@@ -280,7 +319,9 @@ async fn the_management_api_refuses_what_it_should() {
         Some(json!({"name": "reader", "scopes": ["read"]})),
     )
     .await;
-    assert_eq!(duplicate.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Valid input, but the name is taken: a conflict with the environment's keys.
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert_eq!(duplicate.json["error"]["code"], "CONFLICT");
     assert_eq!(duplicate.json["error"]["fields"][0]["field"], "name");
     let grace = api(
         base,

@@ -4,10 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::verify::presented_key;
 use crate::auth::scope::client_ip;
 use crate::db::audit::Actor;
@@ -37,13 +36,9 @@ impl FromRequest for AdminKey {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "no app state",
-                )
-            })?;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no app state"))?;
             let verdict = state
                 .verifier
                 .verify(presented_key(&req), None, Some("admin"))
@@ -59,23 +54,14 @@ impl FromRequest for AdminKey {
                     ip: client_ip(&req),
                 }),
                 (Code::InsufficientScope, _) => Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "FORBIDDEN",
+                    ErrorCode::Forbidden,
                     "The management API needs a key with the admin scope.",
                 )),
                 (Code::RateLimited, _) => Err(ApiError {
                     retry_after_secs: verdict.rate.and_then(|r| r.retry_after_secs),
-                    ..ApiError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "RATE_LIMITED",
-                        Code::RateLimited.message(),
-                    )
+                    ..ApiError::new(ErrorCode::RateLimited, Code::RateLimited.message())
                 }),
-                (code, _) => Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "UNAUTHENTICATED",
-                    code.message(),
-                )),
+                (code, _) => Err(ApiError::new(ErrorCode::Unauthenticated, code.message())),
             }
         })
     }

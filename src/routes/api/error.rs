@@ -24,20 +24,91 @@ pub struct ErrorBody<'a> {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail<'a> {
-    /// One of UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, INVALID_INPUT, PAYLOAD_TOO_LARGE,
-    /// RATE_LIMITED, INTERNAL.
-    #[schema(example = "INVALID_INPUT")]
-    pub code: &'a str,
+    pub code: ErrorCode,
     pub message: &'a str,
     /// Present on INVALID_INPUT when particular fields are at fault.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     pub fields: &'a [FieldError],
 }
 
+/// What went wrong; each code has its own status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(example = "INVALID_INPUT")]
+pub enum ErrorCode {
+    /// 400: a request the server cannot read as HTTP for this route.
+    BadRequest,
+    /// 401
+    Unauthenticated,
+    /// 403
+    Forbidden,
+    /// 404
+    NotFound,
+    /// 405, with `Allow`.
+    MethodNotAllowed,
+    /// 409: valid, but the key's state does not allow it (a name taken, a key revoked).
+    Conflict,
+    /// 413
+    PayloadTooLarge,
+    /// 422
+    InvalidInput,
+    /// 429, with `Retry-After`.
+    RateLimited,
+    /// 500
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code of an answer some layer below the handlers made (routing, actix's extractors).
+    pub fn of_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            401 => Self::Unauthenticated,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            405 => Self::MethodNotAllowed,
+            409 => Self::Conflict,
+            413 => Self::PayloadTooLarge,
+            422 => Self::InvalidInput,
+            429 => Self::RateLimited,
+            500.. => Self::Internal,
+            _ => Self::BadRequest,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "BAD_REQUEST",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::Conflict => "CONFLICT",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::InvalidInput => "INVALID_INPUT",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub fields: Vec<FieldError>,
     pub retry_after_secs: Option<u64>,
@@ -45,14 +116,13 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code.as_str(), self.message)
     }
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             fields: Vec::new(),
@@ -63,11 +133,7 @@ impl ApiError {
     pub fn invalid(fields: Vec<FieldError>) -> Self {
         Self {
             fields,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "INVALID_INPUT",
-                "The request has invalid fields.",
-            )
+            ..Self::new(ErrorCode::InvalidInput, "The request has invalid fields.")
         }
     }
 
@@ -81,32 +147,37 @@ impl ApiError {
 
     pub fn bad_json(message: impl std::fmt::Display) -> Self {
         Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "INVALID_INPUT",
+            ErrorCode::InvalidInput,
             format!("The body is not valid JSON for this request: {message}"),
         )
+    }
+
+    pub fn too_large() -> Self {
+        Self::new(
+            ErrorCode::PayloadTooLarge,
+            AppError::PayloadTooLarge.to_string(),
+        )
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
     }
 }
 
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
-        let status = e.status_code();
         let code = match &e {
-            AppError::Validation(_) => "INVALID_INPUT",
-            AppError::NotFound => "NOT_FOUND",
-            AppError::Forbidden | AppError::Csrf => "FORBIDDEN",
-            AppError::Unauthenticated => "UNAUTHENTICATED",
-            AppError::TooManyRequests { .. } => "RATE_LIMITED",
-            AppError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            AppError::Validation(_) => ErrorCode::InvalidInput,
+            AppError::NotFound => ErrorCode::NotFound,
+            AppError::Forbidden | AppError::Csrf => ErrorCode::Forbidden,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::Unauthenticated => ErrorCode::Unauthenticated,
+            AppError::TooManyRequests { .. } => ErrorCode::RateLimited,
+            AppError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             AppError::Unexpected(err) => {
                 tracing::error!(error = %format!("{err:#}"), "API request failed");
-                "INTERNAL"
+                ErrorCode::Internal
             }
-        };
-        let status = if status == StatusCode::SEE_OTHER {
-            StatusCode::UNAUTHORIZED
-        } else {
-            status
         };
         let retry_after_secs = match &e {
             AppError::TooManyRequests {
@@ -115,7 +186,6 @@ impl From<AppError> for ApiError {
             _ => None,
         };
         Self {
-            status,
             code,
             message: e.to_string(),
             fields: Vec::new(),
@@ -132,11 +202,11 @@ impl From<diesel::result::Error> for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.code.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
+        let mut response = HttpResponse::build(self.code.status());
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }

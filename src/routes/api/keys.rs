@@ -2,14 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AdminKey;
-use super::error::{ApiError, FieldError};
+use super::body::{ApiBody, ApiJson, WholeNumber, from_object, present_whole_number, whole_number};
+use super::error::{ApiError, ErrorCode, FieldError};
 use crate::db::{self, api_keys::ApiKey, api_keys::KeyChanges};
 use crate::domain::Invalid;
 use crate::domain::api_key::{
@@ -30,9 +31,9 @@ use crate::verify::usage::minute_of;
 pub struct ApiKeyJson {
     #[schema(value_type = i64)]
     pub id: KeyId,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(schema_with = name_schema)]
     pub name: String,
-    #[schema(max_length = 500)]
+    #[schema(schema_with = description_schema)]
     pub description: String,
     #[serde(rename = "type")]
     pub key_type: KeyType,
@@ -87,8 +88,11 @@ impl ApiKeyJson {
 }
 
 fn key_id(raw: &str) -> Result<KeyId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such API key."))
+    raw.parse().map_err(|_| no_such_key())
+}
+
+fn no_such_key() -> ApiError {
+    ApiError::not_found("No such API key.")
 }
 
 async fn home(state: &AppState, admin: &AdminKey) -> Result<KeyHome, ApiError> {
@@ -136,8 +140,12 @@ fn json_field(field: KeyField) -> &'static str {
     }
 }
 
+/// 409: the name is valid, but another live key of the environment has it.
 fn duplicate_name() -> ApiError {
-    ApiError::field("name", DUPLICATE_NAME)
+    ApiError {
+        code: ErrorCode::Conflict,
+        ..ApiError::field("name", DUPLICATE_NAME)
+    }
 }
 
 pub async fn list(admin: AdminKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -158,14 +166,13 @@ pub async fn list(admin: AdminKey, state: web::Data<AppState>) -> Result<HttpRes
 #[serde(deny_unknown_fields)]
 #[schema(as = CreateApiKey)]
 pub struct CreateBody {
-    /// Trimmed; unique among the environment's keys that are not revoked.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
+    #[schema(schema_with = name_schema, required = true)]
     pub name: Option<String>,
     #[serde(default)]
-    #[schema(max_length = 500)]
+    #[schema(schema_with = description_schema)]
     pub description: String,
     /// Secret unless said otherwise.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default, deserialize_with = "present")]
     #[schema(value_type = KeyType, required = false, default = "secret")]
     pub key_type: Option<String>,
     /// A publishable key may only carry `read`.
@@ -175,6 +182,7 @@ pub struct CreateBody {
     /// Null or left out: never expires. Must lie in the future.
     pub expires_at: Option<DateTime<Utc>>,
     /// Null or left out: no rate limit.
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<i64>,
 }
@@ -182,9 +190,8 @@ pub struct CreateBody {
 pub async fn create(
     admin: AdminKey,
     state: web::Data<AppState>,
-    body: web::Json<CreateBody>,
+    ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
     let scopes: Vec<&str> = body.scopes.iter().map(String::as_str).collect();
     let draft = KeyDraft {
         name: body.name.as_deref().unwrap_or(""),
@@ -226,7 +233,7 @@ async fn find(state: &AppState, admin: &AdminKey, id: KeyId) -> Result<ApiKey, A
         Ok(db::api_keys::find(conn, env_id, id)?)
     })
     .await?
-    .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such API key."))
+    .ok_or_else(no_such_key)
 }
 
 pub async fn get(
@@ -238,9 +245,35 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(ApiKeyJson::new(key, &state)))
 }
 
-/// Distinguishes `"field": null` (clear it) from a field left out (keep it).
+/// A field that is there, as `T` reads it: with `T = Option<_>` it tells `"field": null`
+/// (clear it) from a field left out (keep it); with a plain `T`, null is refused.
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
+}
+
+/// `name` as `ApiKeyName::parse` takes it, limits and characters.
+fn name_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "Trimmed; unique among the environment's keys that are not revoked.",
+        ))
+        .min_length(Some(1))
+        .max_length(Some(ApiKeyName::MAX_CHARS))
+        .pattern(Some(ApiKeyName::PATTERN))
+        .build()
+}
+
+/// `description` as `KeyDescription::parse` takes it.
+fn description_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "Trimmed; tabs and line breaks are its only control characters.",
+        ))
+        .max_length(Some(KeyDescription::MAX_CHARS))
+        .pattern(Some(KeyDescription::PATTERN))
+        .build()
 }
 
 /// The fields to change; a field left out keeps its value. Unknown fields are refused.
@@ -248,16 +281,19 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Optio
 #[serde(deny_unknown_fields)]
 #[schema(as = PatchApiKey)]
 pub struct PatchBody {
-    /// Trimmed; unique among the environment's keys that are not revoked.
-    #[schema(value_type = String, required = false, min_length = 1, max_length = 100)]
+    // Null is refused where a field cannot be cleared.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = name_schema, required = false)]
     pub name: Option<String>,
-    #[schema(value_type = String, required = false, max_length = 500)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = description_schema, required = false)]
     pub description: Option<String>,
     /// The ON/OFF switch.
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = bool, required = false)]
     pub enabled: Option<bool>,
     /// Null removes the limit.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_whole_number")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<Option<i64>>,
     /// Null: never expires. Must lie in the future.
@@ -270,10 +306,9 @@ pub async fn patch(
     admin: AdminKey,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<PatchBody>,
+    ApiJson(body): ApiJson<PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
-    let body = body.into_inner();
     let mut fields = Fields::default();
     let changes = KeyChanges {
         name: body
@@ -316,6 +351,7 @@ pub async fn patch(
 #[schema(as = RotateApiKey)]
 pub struct RotateBody {
     /// How long the old secret keeps working; 0 or null ends it, and every older one, at once.
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 0, maximum = 604800)]
     pub grace_period_seconds: Option<i64>,
 }
@@ -327,13 +363,13 @@ pub async fn rotate(
     admin: AdminKey,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Bytes,
+    body: ApiBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
-    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
+    let body: RotateBody = if body.is_empty() {
         RotateBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(ApiError::bad_json)?
+        from_object(&body.0).map_err(ApiError::bad_json)?
     };
     let grace = match body.grace_period_seconds {
         None | Some(0) => None,
@@ -372,12 +408,15 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The usage query. Unknown parameters are refused, as unknown body fields are.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// How many minutes back, this one included.
-    #[param(minimum = 1, maximum = 1440, default = 60)]
-    pub minutes: Option<i64>,
+    // Read as text, so a value that is not a number is refused as this field's fault.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1440, default = 60)]
+    pub minutes: Option<String>,
 }
 
 /// Verifications of the key in one minute; `refused` counts every answer but 200.
@@ -398,13 +437,17 @@ pub async fn usage(
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
-    let minutes = query.minutes.unwrap_or(60);
-    if !(1..=MAX_USAGE_MINUTES).contains(&minutes) {
-        return Err(ApiError::field(
-            "minutes",
-            format!("minutes is 1 to {MAX_USAGE_MINUTES}."),
-        ));
-    }
+    let minutes = match query.minutes.as_deref() {
+        None => 60,
+        Some(raw) => WholeNumber::parse(raw)
+            .filter(|m| (1..=MAX_USAGE_MINUTES).contains(m))
+            .ok_or_else(|| {
+                ApiError::field(
+                    "minutes",
+                    format!("minutes is a whole number from 1 to {MAX_USAGE_MINUTES}."),
+                )
+            })?,
+    };
     find(&state, &admin, id).await?;
     let newest = minute_of(state.clock.now());
     let oldest = newest - chrono::Duration::minutes(minutes - 1);

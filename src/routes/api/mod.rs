@@ -1,16 +1,22 @@
 //! The JSON API. Routes and the OpenAPI document come from one list, so neither can miss one.
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod keys;
 pub mod openapi;
 pub mod verify;
 
-use actix_web::web;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpResponse, ResponseError, web};
 
+use error::{ApiError, ErrorCode};
 use openapi::{
-    Credential, INTERNAL, INVALID, KEY_REFUSED, NOT_FOUND, RATE_LIMIT, Reply, Request, TOO_LARGE,
-    VERIFY_REFUSED, of, query,
+    Credential, EVERY_ROUTE, INTERNAL, INVALID, KEY_REFUSED, NAME_TAKEN, NOT_FOUND, RATE_LIMIT,
+    REVOKED, REVOKED_OR_NAME_TAKEN, Reply, Request, VERIFY_REFUSED, of, query,
 };
 
 /// One API operation: how it is routed and how it is documented.
@@ -23,7 +29,8 @@ pub struct Operation {
     pub credential: Credential,
     pub request: Option<Request>,
     pub query: Option<openapi::Params>,
-    /// Every answer it can give: its success first, then its refusals, in groups.
+    /// Every answer it can give: its success first, then its refusals, in groups (the last
+    /// one, `EVERY_ROUTE`, is what any route can answer).
     pub answers: &'static [&'static [Reply]],
 }
 
@@ -56,7 +63,7 @@ macro_rules! api_operations {
                 credential: Credential::$credential,
                 request: $request,
                 query: $query,
-                answers: &[&[$ok], $($refusals),*],
+                answers: &[&[$ok], $($refusals,)* EVERY_ROUTE],
             }, )*
         ];
 
@@ -70,16 +77,16 @@ api_operations! {
     post "/keys/verify" => verify::verify, "Verify an API key",
         key: AnyKey, request: Some(Request::optional(of::<verify::VerifyBody>)), query: None,
         ok: Reply::json(200, "The key is valid.", of::<verify::ValidBody>).with_headers(RATE_LIMIT),
-        refusals: [VERIFY_REFUSED, TOO_LARGE, INTERNAL];
+        refusals: [VERIFY_REFUSED, INTERNAL];
     get "/api-keys" => keys::list, "List the environment's API keys (no secrets)",
         key: AdminKey, request: None, query: None,
         ok: Reply::json(200, "The keys, newest first.", of::<keys::ApiKeyList>),
         refusals: [KEY_REFUSED, INTERNAL];
     post "/api-keys" => keys::create, "Create an API key; the response carries its plaintext once",
-        key: AdminKey, request: Some(Request::required(of::<keys::CreateBody>)), query: None,
+        key: AdminKey, request: Some(Request::required(openapi::create_key_request)), query: None,
         ok: Reply::json(201, "Created; `key` holds the plaintext, shown in this response only.",
             openapi::api_key_with_secret),
-        refusals: [KEY_REFUSED, TOO_LARGE, INVALID, INTERNAL];
+        refusals: [KEY_REFUSED, INVALID, NAME_TAKEN, INTERNAL];
     get "/api-keys/{id}" => keys::get, "Get one API key",
         key: AdminKey, request: None, query: None,
         ok: Reply::json(200, "The key.", of::<keys::ApiKeyJson>),
@@ -87,7 +94,7 @@ api_operations! {
     patch "/api-keys/{id}" => keys::patch, "Change name, description, ON/OFF, rate limit or expiry",
         key: AdminKey, request: Some(Request::required(of::<keys::PatchBody>)), query: None,
         ok: Reply::json(200, "The key as changed.", of::<keys::ApiKeyJson>),
-        refusals: [KEY_REFUSED, NOT_FOUND, TOO_LARGE, INVALID, INTERNAL];
+        refusals: [KEY_REFUSED, NOT_FOUND, INVALID, REVOKED_OR_NAME_TAKEN, INTERNAL];
     delete "/api-keys/{id}" => keys::revoke, "Revoke an API key for good",
         key: AdminKey, request: None, query: None,
         ok: Reply::empty(204, "Revoked."),
@@ -96,7 +103,7 @@ api_operations! {
         key: AdminKey, request: Some(Request::optional(of::<keys::RotateBody>)), query: None,
         ok: Reply::json(200, "Rotated; `key` holds the new plaintext, shown in this response only.",
             openapi::api_key_with_secret),
-        refusals: [KEY_REFUSED, NOT_FOUND, TOO_LARGE, INVALID, INTERNAL];
+        refusals: [KEY_REFUSED, NOT_FOUND, INVALID, REVOKED, INTERNAL];
     get "/api-keys/{id}/usage" => keys::usage, "Per-minute verification counts, newest first",
         key: AdminKey, request: None, query: Some(query::<keys::UsageQuery>),
         ok: Reply::json(200, "One entry per minute, newest first.",
@@ -110,35 +117,153 @@ api_operations! {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/api/v1")
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(crate::middleware::BODY_LIMIT)
-                    .error_handler(|err, _| {
-                        let api_error = match &err {
-                            actix_web::error::JsonPayloadError::Overflow { .. }
-                            | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                                error::ApiError::new(
-                                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                                    "PAYLOAD_TOO_LARGE",
-                                    "The request body is too large.",
-                                )
-                            }
-                            other => error::ApiError::bad_json(other),
-                        };
-                        api_error.into()
-                    }),
+        web::scope("/api")
+            .wrap(from_fn(json_errors))
+            .service(
+                web::scope("/v1")
+                    .app_data(web::PayloadConfig::default().limit(crate::middleware::BODY_LIMIT))
+                    .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                        ApiError::new(
+                            ErrorCode::InvalidInput,
+                            format!("The query string is not valid for this request: {err}"),
+                        )
+                        .into()
+                    }))
+                    // A path segment that cannot be read names nothing, as an unknown id.
+                    .app_data(
+                        web::PathConfig::default()
+                            .error_handler(|_, _| ApiError::not_found("No such API route.").into()),
+                    )
+                    .configure(register)
+                    .configure(refuse_other_methods)
+                    .default_service(web::to(not_found)),
             )
-            .app_data(web::PayloadConfig::default().limit(crate::middleware::BODY_LIMIT))
-            .configure(register)
             .default_service(web::to(not_found)),
     );
 }
 
-async fn not_found() -> actix_web::HttpResponse {
-    actix_web::ResponseError::error_response(&error::ApiError::new(
-        actix_web::http::StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        "No such API route.",
-    ))
+/// Every path of the list answers the methods it does not route with 405 and `Allow`.
+fn refuse_other_methods(cfg: &mut web::ServiceConfig) {
+    let mut paths: Vec<&'static str> = OPERATIONS.iter().map(|op| op.path).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    for path in paths {
+        // Registered after the routes: reached only when no method of the path matched.
+        cfg.service(web::resource(path).default_service(web::to(move || method_not_allowed(path))));
+    }
+}
+
+/// The methods `path` answers, as `Allow` lists them.
+pub fn allowed_methods(path: &str) -> String {
+    OPERATIONS
+        .iter()
+        .filter(|op| op.path == path)
+        .map(|op| op.method.to_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn method_not_allowed(path: &'static str) -> HttpResponse {
+    let allow = allowed_methods(path);
+    let mut response = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("This route answers {allow} only."),
+    )
+    .error_response();
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
+async fn not_found() -> HttpResponse {
+    ApiError::not_found("No such API route.").error_response()
+}
+
+/// The last line of "every API error is the JSON envelope": an error answer made below the
+/// handlers without one (an actix extractor or router this module did not configure) is
+/// rewritten, keeping its status and headers.
+async fn json_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return Ok(res.map_into_left_body());
+    }
+    let (req, old) = res.into_parts();
+    let code = ErrorCode::of_status(status);
+    let message = status.canonical_reason().unwrap_or("The request failed.");
+    let mut answer = ApiError::new(code, message).error_response();
+    *answer.status_mut() = status;
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, answer).map_into_right_body())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use actix_web::http::{StatusCode, header};
+    use actix_web::test as actix_test;
+    use actix_web::{App, HttpResponse, web};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn an_error_answer_made_without_the_envelope_gets_it_and_keeps_its_headers() {
+        let app = actix_test::init_service(
+            App::new().service(
+                web::scope("/api")
+                    .wrap(from_fn(json_errors))
+                    .route(
+                        "/plain",
+                        web::get().to(|| async {
+                            HttpResponse::BadRequest()
+                                .insert_header((header::RETRY_AFTER, "7"))
+                                .body("Query deserialize error")
+                        }),
+                    )
+                    .route("/ok", web::get().to(|| async { "fine" })),
+            ),
+        )
+        .await;
+        let res = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get()
+                .uri("/api/plain")
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "7");
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        let body: serde_json::Value = actix_test::read_body_json(res).await;
+        assert_eq!(body["error"]["code"], "BAD_REQUEST");
+        let ok = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/api/ok").to_request(),
+        )
+        .await;
+        assert_eq!(actix_test::read_body(ok).await, "fine");
+    }
+
+    #[test]
+    fn allow_lists_each_method_of_a_path_once() {
+        assert_eq!(allowed_methods("/api-keys"), "GET, POST");
+        assert_eq!(allowed_methods("/api-keys/{id}"), "GET, PATCH, DELETE");
+        assert_eq!(allowed_methods("/keys/verify"), "POST");
+    }
 }

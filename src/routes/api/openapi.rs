@@ -10,7 +10,7 @@ use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn, Pat
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
 use utoipa::openapi::schema::{
-    AllOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+    AllOfBuilder, AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::OPERATIONS;
 use super::error::ErrorBody;
-use super::keys::ApiKeyJson;
+use super::keys::{ApiKeyJson, CreateBody};
 use super::verify::{KEY_HEADER, RefusedBody};
 
 const SECURITY_SCHEME: &str = "ApiKeyHeader";
@@ -77,6 +77,38 @@ pub fn api_key_with_secret() -> Described {
     }
 }
 
+/// A new key's body: `CreateApiKey`, and one rule between two of its fields that the struct's
+/// own schema cannot state: a publishable key carries only `read`.
+pub fn create_key_request() -> Described {
+    let body = of::<CreateBody>();
+    let name = body.name.unwrap_or_default();
+    let mut refs = body.refs;
+    refs.push((name.to_string(), body.schema));
+    let only = |value: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([value.to_owned()]))
+    };
+    let secret = ObjectBuilder::new().property("type", only("secret"));
+    let read_only =
+        ObjectBuilder::new().property("scopes", ArrayBuilder::new().items(only("read")));
+    let rule = AnyOfBuilder::new()
+        .description(Some(
+            "A publishable key may only carry `read`: `type` is `secret` (or left out), or \
+             every scope is `read`.",
+        ))
+        .item(secret)
+        .item(read_only);
+    Described {
+        name: None,
+        schema: AllOfBuilder::new()
+            .item(Ref::from_schema_name(name))
+            .item(rule)
+            .into(),
+        refs,
+    }
+}
+
 pub fn any_object() -> Described {
     Described {
         name: None,
@@ -124,6 +156,8 @@ impl Request {
 pub struct HeaderDoc {
     name: &'static str,
     description: &'static str,
+    /// Text (a list of methods) rather than a whole number of seconds or requests.
+    text: bool,
 }
 
 /// One answer an operation can give.
@@ -159,31 +193,40 @@ impl Reply {
 const LIMIT: HeaderDoc = HeaderDoc {
     name: "X-RateLimit-Limit",
     description: "The key's requests per minute (only for a key with a rate limit).",
+    text: false,
 };
 const REMAINING: HeaderDoc = HeaderDoc {
     name: "X-RateLimit-Remaining",
     description: "Requests the key may still make at once.",
+    text: false,
 };
 const RESET: HeaderDoc = HeaderDoc {
     name: "X-RateLimit-Reset",
     description: "Seconds until its full budget is back.",
+    text: false,
 };
 const RETRY: HeaderDoc = HeaderDoc {
     name: "Retry-After",
     description: "Seconds to wait before retrying.",
+    text: false,
 };
 
 /// On verify answers for a key that has a rate limit.
 pub const RATE_LIMIT: &[HeaderDoc] = &[LIMIT, REMAINING, RESET];
 const RATE_LIMITED: &[HeaderDoc] = &[RETRY, LIMIT, REMAINING, RESET];
 const RETRY_AFTER: &[HeaderDoc] = &[RETRY];
+const ALLOW: &[HeaderDoc] = &[HeaderDoc {
+    name: "Allow",
+    description: "The methods this path answers.",
+    text: true,
+}];
 
 fn error() -> Described {
     of::<ErrorBody<'static>>()
 }
 
 fn refused() -> Described {
-    of::<RefusedBody>()
+    of::<RefusedBody<'static>>()
 }
 
 /// How the management API refuses a request before looking at it.
@@ -206,16 +249,40 @@ pub const NOT_FOUND: &[Reply] = &[Reply::json(
     "NOT_FOUND: no such key in the admin key's environment.",
     error,
 )];
+/// Valid requests the environment's or the key's current state refuses.
+pub const NAME_TAKEN: &[Reply] = &[Reply::json(
+    409,
+    "CONFLICT: another key of the environment that is not revoked has this name (`fields` \
+     names `name`).",
+    error,
+)];
+pub const REVOKED_OR_NAME_TAKEN: &[Reply] = &[Reply::json(
+    409,
+    "CONFLICT: the key is revoked and cannot change, or another key that is not revoked has \
+     this name (`fields` names `name`).",
+    error,
+)];
+pub const REVOKED: &[Reply] = &[Reply::json(
+    409,
+    "CONFLICT: the key is revoked and cannot be rotated.",
+    error,
+)];
 pub const INVALID: &[Reply] = &[Reply::json(
     422,
     "INVALID_INPUT: `fields` names each field at fault, with what is wrong.",
     error,
 )];
-pub const TOO_LARGE: &[Reply] = &[Reply::json(
-    413,
-    "PAYLOAD_TOO_LARGE: the body is over 64 KiB.",
-    error,
-)];
+/// What any route can answer, whatever it does: another method on its path, or a body declared
+/// (or sent) over the limit.
+pub const EVERY_ROUTE: &[Reply] = &[
+    Reply::json(
+        405,
+        "METHOD_NOT_ALLOWED: the path does not answer this method; `Allow` lists those it does.",
+        error,
+    )
+    .with_headers(ALLOW),
+    Reply::json(413, "PAYLOAD_TOO_LARGE: the body is over 64 KiB.", error),
+];
 pub const INTERNAL: &[Reply] = &[Reply::json(500, "INTERNAL: the server failed.", error)];
 /// The verification API's refusals (SPEC §5).
 pub const VERIFY_REFUSED: &[Reply] = &[
@@ -262,10 +329,15 @@ fn json_content(schema: RefOr<Schema>) -> Content {
     Content::new(Some(schema))
 }
 
-fn integer_header(description: &str) -> utoipa::openapi::header::Header {
+fn header(doc: &HeaderDoc) -> utoipa::openapi::header::Header {
+    let schema_type = if doc.text {
+        Type::String
+    } else {
+        Type::Integer
+    };
     HeaderBuilder::new()
-        .schema(ObjectBuilder::new().schema_type(Type::Integer))
-        .description(Some(description))
+        .schema(ObjectBuilder::new().schema_type(schema_type))
+        .description(Some(doc.description))
         .build()
 }
 
@@ -337,7 +409,7 @@ pub fn build() -> OpenApi {
                 response = response.content("application/json", json_content(schema));
             }
             for header in reply.headers {
-                response = response.header(header.name, integer_header(header.description));
+                response = response.header(header.name, self::header(header));
             }
             responses = responses.response(reply.status.to_string(), response.build());
         }
@@ -440,6 +512,14 @@ mod tests {
                 KeyDescription::MAX_CHARS,
                 "{schema}"
             );
+            assert_eq!(props["name"]["pattern"], ApiKeyName::PATTERN, "{schema}");
+            assert_eq!(
+                props["description"]["pattern"],
+                KeyDescription::PATTERN,
+                "{schema}"
+            );
+            // A field that cannot be cleared does not take null.
+            assert_eq!(props["name"]["type"], "string", "{schema}");
             let limit = &props["rate_limit_per_minute"];
             assert_eq!(limit["minimum"], 1, "{schema}");
             assert_eq!(limit["maximum"], RateLimit::MAX, "{schema}");
@@ -455,6 +535,28 @@ mod tests {
             .find(|p| p["name"] == "minutes")
             .unwrap();
         assert_eq!(minutes["schema"]["maximum"], MAX_USAGE_MINUTES);
+    }
+
+    /// The rule between `type` and `scopes`, which the struct's schema cannot state, is on the
+    /// create operation's body.
+    #[test]
+    fn a_new_publishable_key_is_documented_to_carry_only_read() {
+        let doc = document();
+        let body = &doc["paths"]["/api/v1/api-keys"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(
+            body["allOf"][0]["$ref"],
+            "#/components/schemas/CreateApiKey"
+        );
+        let rule = &body["allOf"][1]["anyOf"];
+        assert_eq!(
+            rule[0]["properties"]["type"]["enum"],
+            serde_json::json!(["secret"])
+        );
+        assert_eq!(
+            rule[1]["properties"]["scopes"]["items"]["enum"],
+            serde_json::json!(["read"])
+        );
     }
 
     /// `additionalProperties: false` is stated exactly where serde refuses an unknown field.

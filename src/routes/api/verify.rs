@@ -3,12 +3,13 @@
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
+use super::body::{ApiBody, from_object};
+use super::error::{ApiError, ErrorCode};
 use crate::domain::api_key::{KeyType, Scope};
 use crate::state::AppState;
 use crate::verify::{Code, Verdict};
@@ -42,11 +43,11 @@ pub struct ValidBody<'a> {
 /// The key is refused, or the request is malformed.
 #[derive(Serialize, ToSchema)]
 #[schema(as = VerifyRefused)]
-pub struct RefusedBody {
+pub struct RefusedBody<'a> {
     valid: bool,
     #[schema(schema_with = refused_code)]
     code: &'static str,
-    message: &'static str,
+    message: &'a str,
 }
 
 /// The code `verify` answers, with 400, to a body that is not a JSON object like `VerifyBody`.
@@ -91,21 +92,21 @@ pub fn presented_key(req: &HttpRequest) -> Option<&str> {
 
 pub async fn verify(
     req: HttpRequest,
-    body: web::Bytes,
+    body: Result<ApiBody, ApiError>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let constraints = if body.iter().all(u8::is_ascii_whitespace) {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.code == ErrorCode::PayloadTooLarge => return e.error_response(),
+        Err(_) => return bad_request(format_args!("the body could not be read")),
+    };
+    let constraints = if body.is_empty() {
         VerifyBody::default()
     } else {
-        match serde_json::from_slice::<VerifyBody>(&body) {
+        match from_object::<VerifyBody>(&body.0) {
             Ok(c) => c,
-            Err(e) => {
-                return HttpResponse::BadRequest().json(json!({
-                    "valid": false, "code": "BAD_REQUEST",
-                    "message": format!("The body must be JSON like {{\"environment\": \"production\", \"scope\": \"write\"}}: {e}"),
-                }));
-            }
+            Err(e) => return bad_request(e),
         }
     };
     let verdict = state
@@ -118,12 +119,21 @@ pub async fn verify(
         .await;
     let response = match verdict {
         Ok(verdict) => respond(&req, &verdict),
-        Err(e) => {
-            actix_web::ResponseError::error_response(&crate::routes::api::error::ApiError::from(e))
-        }
+        Err(e) => ApiError::from(e).error_response(),
     };
     state.metrics.verify_seconds.observe(started.elapsed());
     response
+}
+
+/// SPEC §5's 400: the body is not a JSON object like `VerifyRequest`.
+fn bad_request(why: impl std::fmt::Display) -> HttpResponse {
+    HttpResponse::BadRequest().json(RefusedBody {
+        valid: false,
+        code: BAD_REQUEST,
+        message: &format!(
+            "The body must be a JSON object like {{\"environment\": \"production\", \"scope\": \"write\"}}: {why}"
+        ),
+    })
 }
 
 fn respond(req: &HttpRequest, verdict: &Verdict) -> HttpResponse {
