@@ -1,5 +1,6 @@
 //! The JSON API. Routes and the OpenAPI document come from one list, so neither can miss one.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod error;
@@ -109,6 +110,11 @@ api_operations! {
         ok: Reply::json(200, "One entry per minute, newest first.",
             openapi::array_of::<keys::MinuteUsage>),
         refusals: [KEY_REFUSED, NOT_FOUND, INVALID, INTERNAL];
+    get "/audit-events" => audit::list, "The environment's audit events, newest first",
+        key: AdminKey, request: None, query: Some(query::<audit::AuditQuery>),
+        ok: Reply::json(200, "Events, newest first, and the cursor of the next page.",
+            of::<audit::AuditEventList>),
+        refusals: [KEY_REFUSED, INVALID, INTERNAL];
     get "/openapi.json" => openapi::document, "This document",
         key: NoKey, request: None, query: None,
         ok: Reply::json(200, "The OpenAPI 3.1 document of this API.", openapi::any_object),
