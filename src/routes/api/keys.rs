@@ -375,10 +375,26 @@ pub async fn revoke(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
-    /// How many minutes back, this one included.
+    /// How many minutes back, this one included: per-minute rows. The default (60) when
+    /// `hours` is not given.
     #[param(minimum = 1, maximum = 1440, default = 60)]
     pub minutes: Option<i64>,
+    /// How many hours back, this one included: hourly rows `[{"hour", "valid", "refused"}]`
+    /// instead. Not together with `minutes`.
+    #[param(minimum = 1, maximum = 2160)]
+    pub hours: Option<i64>,
 }
+
+/// Verifications of the key in one hour; `refused` counts every answer but 200.
+#[derive(Debug, Serialize, Default, Clone, Copy, ToSchema)]
+pub struct HourUsage {
+    pub hour: DateTime<Utc>,
+    pub valid: i64,
+    pub refused: i64,
+}
+
+/// 90 days of hours: as far back as the hourly roll-ups are kept.
+pub const MAX_USAGE_HOURS: i64 = 2160;
 
 /// Verifications of the key in one minute; `refused` counts every answer but 200.
 #[derive(Debug, Serialize, Default, Clone, Copy, ToSchema)]
@@ -398,6 +414,15 @@ pub async fn usage(
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
+    if let Some(hours) = query.hours {
+        if query.minutes.is_some() {
+            return Err(ApiError::field(
+                "hours",
+                "Ask for minutes or for hours, not both.",
+            ));
+        }
+        return usage_by_hour(&state, &admin, id, hours).await;
+    }
     let minutes = query.minutes.unwrap_or(60);
     if !(1..=MAX_USAGE_MINUTES).contains(&minutes) {
         return Err(ApiError::field(
@@ -440,5 +465,32 @@ pub async fn usage(
         }
     }
     let newest_first: Vec<_> = by_minute.into_values().rev().collect();
+    Ok(HttpResponse::Ok().json(newest_first))
+}
+
+/// `?hours=N`: hourly counts, newest first, this hour included.
+async fn usage_by_hour(
+    state: &AppState,
+    admin: &AdminKey,
+    id: KeyId,
+    hours: i64,
+) -> Result<HttpResponse, ApiError> {
+    if !(1..=MAX_USAGE_HOURS).contains(&hours) {
+        return Err(ApiError::field(
+            "hours",
+            format!("hours is 1 to {MAX_USAGE_HOURS}."),
+        ));
+    }
+    find(state, admin, id).await?;
+    let counts = services::usage::hourly(state, id, state.clock.now(), hours).await?;
+    let newest_first: Vec<HourUsage> = counts
+        .into_iter()
+        .rev()
+        .map(|c| HourUsage {
+            hour: c.hour,
+            valid: c.valid,
+            refused: c.refused,
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(newest_first))
 }

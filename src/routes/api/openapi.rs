@@ -77,6 +77,24 @@ pub fn api_key_with_secret() -> Described {
     }
 }
 
+/// The usage answer: per-minute rows, or with `hours` per-hour rows.
+pub fn usage_rows() -> Described {
+    let (minutes, hours) = (
+        array_of::<super::keys::MinuteUsage>(),
+        array_of::<super::keys::HourUsage>(),
+    );
+    let mut refs = minutes.refs;
+    refs.extend(hours.refs);
+    Described {
+        name: None,
+        schema: utoipa::openapi::schema::OneOfBuilder::new()
+            .item(minutes.schema)
+            .item(hours.schema)
+            .into(),
+        refs,
+    }
+}
+
 pub fn any_object() -> Described {
     Described {
         name: None,
