@@ -91,7 +91,7 @@ pub const HOURLY_RETENTION: TimeDelta = TimeDelta::days(90);
 /// node's flush retried after a database hiccup) still reach the hourly table.
 pub const LATE_WRITES: TimeDelta = TimeDelta::hours(2);
 /// The advisory lock that lets one node at a time roll up ("kwusage").
-const ROLLUP_LOCK: i64 = 0x006b_7775_7361_6765;
+pub const ROLLUP_LOCK: i64 = 0x006b_7775_7361_6765;
 
 /// The start of `t`'s hour (UTC).
 pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {

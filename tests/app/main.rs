@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod browser;
 mod hostile;
+mod key_page;
 mod nodes;
 mod permissions;
 mod security;

@@ -473,6 +473,16 @@ mod tests {
             .find(|p| p["name"] == "minutes")
             .unwrap();
         assert_eq!(minutes["schema"]["maximum"], MAX_USAGE_MINUTES);
+        let hours = usage
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "hours")
+            .unwrap();
+        assert_eq!(
+            hours["schema"]["maximum"],
+            super::super::keys::MAX_USAGE_HOURS
+        );
     }
 
     /// `additionalProperties: false` is stated exactly where serde refuses an unknown field.
