@@ -82,6 +82,7 @@ impl Application {
             verifier.clone(),
             metrics.clone(),
             config.cache_revalidate_every,
+            clock.clone(),
         );
 
         let listener = TcpListener::bind(&config.bind)?;

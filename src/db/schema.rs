@@ -41,6 +41,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_key_usage_hourly (api_key_id, hour) {
+        api_key_id -> Int8,
+        hour -> Timestamptz,
+        valid -> Int8,
+        refused -> Int8,
+    }
+}
+
+diesel::table! {
+    api_key_usage_rollup (id) {
+        id -> Int2,
+        rolled_up_to -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Int8,
         occurred_at -> Timestamptz,
@@ -121,6 +137,7 @@ diesel::table! {
 
 diesel::joinable!(api_key_previous_secrets -> api_keys (api_key_id));
 diesel::joinable!(api_key_usage -> api_keys (api_key_id));
+diesel::joinable!(api_key_usage_hourly -> api_keys (api_key_id));
 diesel::joinable!(api_keys -> environments (environment_id));
 diesel::joinable!(api_keys -> users (created_by));
 diesel::joinable!(environments -> projects (project_id));
@@ -131,6 +148,8 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_key_previous_secrets,
     api_key_usage,
+    api_key_usage_hourly,
+    api_key_usage_rollup,
     api_keys,
     audit_events,
     environments,

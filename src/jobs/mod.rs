@@ -1,5 +1,5 @@
 //! Background work, as tasks on the app's runtime with a clean stop: the change listener, the
-//! cache revalidation, the usage flusher and the session sweeper. `finish` stops them all and
+//! cache revalidation, the usage flusher and roll-up, and the session sweeper. `finish` stops them all and
 //! writes whatever usage is still buffered.
 
 pub mod listener;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::clock::SharedClock;
 use crate::db::{self, PgPool};
 use crate::metrics::{Metrics, ResultLabel};
 use crate::verify::Verifier;
@@ -18,6 +19,8 @@ use crate::verify::cache::POSITIVE_TTL;
 
 /// Usage counts reach the database at most this often (and on shutdown).
 const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
+/// Finished hours of usage are rolled up (and old rows pruned) this often, by one node at a time.
+const USAGE_ROLLUP_EVERY: Duration = Duration::from_secs(5 * 60);
 /// Expired sessions are refused anyway; sweeping keeps the table small.
 const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
 /// Cached keys are checked against their row versions this often: well inside their lifetime,
@@ -40,6 +43,7 @@ impl Jobs {
         verifier: Arc<Verifier>,
         metrics: Arc<Metrics>,
         revalidate_every: Duration,
+        clock: SharedClock,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let tasks = vec![
@@ -57,6 +61,10 @@ impl Jobs {
             every(USAGE_FLUSH_EVERY, stopped.clone(), {
                 let (pool, verifier, metrics) = (pool.clone(), verifier.clone(), metrics.clone());
                 move || flush_usage(&pool, &verifier, &metrics)
+            }),
+            every(USAGE_ROLLUP_EVERY, stopped.clone(), {
+                let pool = pool.clone();
+                move || roll_up_usage(&pool, &clock)
             }),
             every(SESSION_SWEEP_EVERY, stopped, {
                 let pool = pool.clone();
@@ -159,6 +167,25 @@ pub fn flush_usage(pool: &PgPool, verifier: &Verifier, metrics: &Metrics) {
         .usage_flushes
         .get_or_create(&ResultLabel { result: label })
         .inc();
+}
+
+/// Rolls finished hours of usage up and prunes what is past its retention; another node
+/// holding the lock means it is doing the same, so this run skips.
+fn roll_up_usage(pool: &PgPool, clock: &SharedClock) {
+    let result = pool
+        .get()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut conn| Ok(db::usage::roll_up(&mut conn, clock.now())?));
+    match result {
+        Ok(Some(done)) => tracing::debug!(
+            hours = done.hours_written,
+            minutes_pruned = done.minutes_pruned,
+            hours_pruned = done.hours_pruned,
+            "rolled usage up"
+        ),
+        Ok(None) => tracing::debug!("another node is rolling usage up"),
+        Err(e) => tracing::warn!(error = %e, "rolling usage up failed; the next run retries"),
+    }
 }
 
 fn sweep_sessions(pool: &PgPool) {

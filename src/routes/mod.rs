@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod assets;
 pub mod health;
 pub mod home;
+pub mod key_page;
 pub mod members;
 pub mod page;
 pub mod session;
@@ -51,6 +52,19 @@ pub fn configure_dashboard(cfg: &mut web::ServiceConfig) {
     .route(
         &format!("{ENV}/api-keys/new"),
         web::get().to(api_keys::create::show),
+    )
+    // After `…/api-keys/new`, which is not an id anyway (a segment that is not one is 404).
+    .route(
+        &format!("{ENV}/api-keys/{{id}}"),
+        web::get().to(key_page::show::show),
+    )
+    .route(
+        &format!("{ENV}/api-keys/{{id}}/edit"),
+        web::post().to(key_page::edit::submit),
+    )
+    .route(
+        &format!("{ENV}/api-keys/{{id}}/rotation"),
+        web::post().to(key_page::rotate::submit),
     )
     .route(
         &format!("{ENV}/api-keys/{{id}}/enabled"),

@@ -394,3 +394,43 @@ pub fn update(
         updated
     }))
 }
+
+/// An edit of a key as typed (the key page's Edit form). Expiry arrives parsed because the
+/// form says it its own way; `None` keeps the key's expiry as it is.
+pub struct EditDraft<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub expiry: Option<Result<Expiry, Invalid>>,
+    pub rate_limit: Result<Option<RateLimit>, Invalid>,
+}
+
+impl EditDraft<'_> {
+    /// The same parsers, and so the same messages, as a new key's (`KeySpec::parse`): every
+    /// field's problem, or the changes for `update`.
+    pub fn parse(self) -> Result<KeyChanges, FieldErrors<KeyField>> {
+        let mut errors = FieldErrors::default();
+        let name = errors.check(KeyField::Name, ApiKeyName::parse(self.name));
+        let description = errors.check(
+            KeyField::Description,
+            KeyDescription::parse(self.description),
+        );
+        let expiry = self
+            .expiry
+            .map(|e| errors.check(KeyField::Expiry, e).map(Expiry::get));
+        let rate_limit = errors.check(KeyField::RateLimit, self.rate_limit);
+        match (name, description, expiry, rate_limit) {
+            // `expiry`: None keeps it; Some(None) was refused (and is in `errors`).
+            (Some(name), Some(description), expiry, Some(rate_limit)) if errors.is_empty() => {
+                Ok(KeyChanges {
+                    name: Some(name.as_str().to_owned()),
+                    description: Some(description.as_str().to_owned()),
+                    enabled: None,
+                    rate_limit_per_minute: Some(rate_limit.map(RateLimit::get)),
+                    expires_at: expiry.flatten(),
+                    updated_at: None,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}

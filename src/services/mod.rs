@@ -5,6 +5,7 @@
 pub mod keys;
 pub mod members;
 pub mod projects;
+pub mod usage;
 pub mod users;
 
 use std::sync::Arc;

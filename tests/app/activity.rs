@@ -246,13 +246,15 @@ async fn the_audit_events_api_pages_by_cursor_with_actor_and_target_objects() {
         "?limit=101",
         "?limit=abc",
         "?cursor=12",
-        "?action=nope",
         "?key_id=x",
     ] {
         let refused = get(automation.clone(), bad).await;
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         assert!(refused.json["error"]["fields"].is_array(), "{bad}");
     }
+    let unknown = get(automation.clone(), "?action=nope").await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.json["error"]["code"], "INVALID_INPUT");
     assert_eq!(get(reader, "").await.status, StatusCode::FORBIDDEN);
     // Another environment's key sees its own environment only.
     let staging = get(elsewhere, "").await;

@@ -13,6 +13,7 @@ mod browser;
 mod conformance;
 mod envelope;
 mod hostile;
+mod key_page;
 mod nodes;
 mod permissions;
 mod security;

@@ -372,6 +372,7 @@ async fn the_openapi_document_lists_every_route_and_every_route_it_lists_exists(
         ("delete", "/api/v1/api-keys/{id}"),
         ("post", "/api/v1/api-keys/{id}/rotate"),
         ("get", "/api/v1/api-keys/{id}/usage"),
+        ("get", "/api/v1/audit-events"),
         ("get", "/api/v1/openapi.json"),
     ];
     let paths = doc.json["paths"].as_object().unwrap();

@@ -10,6 +10,7 @@ use super::auth::AdminKey;
 use super::body::WholeNumber;
 use super::error::ApiError;
 use crate::db::audit::{self, AuditCursor, AuditEvent};
+use crate::domain::audit::AuditAction;
 use crate::routes::activity::ActivityQuery;
 use crate::services;
 use crate::state::AppState;
@@ -26,12 +27,52 @@ pub struct AuditQuery {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^ev[1-9a-f][0-9a-f]{0,14}$")]
     pub cursor: Option<String>,
     /// Only this key's events.
     #[param(value_type = Option<i64>, minimum = 1)]
     pub key_id: Option<String>,
-    /// Only this action's events, e.g. `api_key.disabled`.
-    pub action: Option<String>,
+    /// Only this action's events.
+    pub action: Option<ActionParam>,
+}
+
+/// The actions an environment's trail holds, as the `action` parameter names them.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum ActionParam {
+    #[serde(rename = "api_key.created")]
+    ApiKeyCreated,
+    #[serde(rename = "api_key.enabled")]
+    ApiKeyEnabled,
+    #[serde(rename = "api_key.disabled")]
+    ApiKeyDisabled,
+    #[serde(rename = "api_key.updated")]
+    ApiKeyUpdated,
+    #[serde(rename = "api_key.rotated")]
+    ApiKeyRotated,
+    #[serde(rename = "api_key.revoked")]
+    ApiKeyRevoked,
+    #[serde(rename = "membership.added")]
+    MembershipAdded,
+    #[serde(rename = "membership.role_changed")]
+    MembershipRoleChanged,
+    #[serde(rename = "membership.removed")]
+    MembershipRemoved,
+}
+
+impl ActionParam {
+    fn action(self) -> AuditAction {
+        match self {
+            Self::ApiKeyCreated => AuditAction::ApiKeyCreated,
+            Self::ApiKeyEnabled => AuditAction::ApiKeyEnabled,
+            Self::ApiKeyDisabled => AuditAction::ApiKeyDisabled,
+            Self::ApiKeyUpdated => AuditAction::ApiKeyUpdated,
+            Self::ApiKeyRotated => AuditAction::ApiKeyRotated,
+            Self::ApiKeyRevoked => AuditAction::ApiKeyRevoked,
+            Self::MembershipAdded => AuditAction::MembershipAdded,
+            Self::MembershipRoleChanged => AuditAction::MembershipRoleChanged,
+            Self::MembershipRemoved => AuditAction::MembershipRemoved,
+        }
+    }
 }
 
 /// Who did it, as they were then.
@@ -150,19 +191,17 @@ pub async fn list(
             raw.to_owned()
         }
     };
-    // The same filter the Activity tab reads (an unknown action matches nothing there; here
-    // it is named as the caller's mistake).
-    let action = query.action.unwrap_or_default();
+    // The same filter the Activity tab reads.
     let filter = ActivityQuery {
-        action: action.clone(),
+        action: query
+            .action
+            .map(|a| a.action().as_str().to_owned())
+            .unwrap_or_default(),
         key,
         before: None,
         after: None,
     }
     .filter(admin.environment_id);
-    if !action.is_empty() && filter.action.is_none() {
-        return Err(ApiError::field("action", "Unknown action."));
-    }
     let mut events = services::run(&state.pool, move |conn| {
         Ok(audit::page(conn, &filter, cursor, limit + 1)?)
     })

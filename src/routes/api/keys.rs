@@ -413,11 +413,27 @@ pub async fn revoke(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
-    /// How many minutes back, this one included.
+    /// How many minutes back, this one included: per-minute rows. The default (60) when
+    /// `hours` is not given.
     // Read as text, so a value that is not a number is refused as this field's fault.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1440, default = 60)]
     pub minutes: Option<String>,
+    /// How many hours back, this one included: hourly rows `[{"hour", "valid", "refused"}]`
+    /// instead; when given, `minutes` is ignored.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 2160)]
+    pub hours: Option<String>,
 }
+
+/// Verifications of the key in one hour; `refused` counts every answer but 200.
+#[derive(Debug, Serialize, Default, Clone, Copy, ToSchema)]
+pub struct HourUsage {
+    pub hour: DateTime<Utc>,
+    pub valid: i64,
+    pub refused: i64,
+}
+
+/// 90 days of hours: as far back as the hourly roll-ups are kept.
+pub const MAX_USAGE_HOURS: i64 = 2160;
 
 /// Verifications of the key in one minute; `refused` counts every answer but 200.
 #[derive(Debug, Serialize, Default, Clone, Copy, ToSchema)]
@@ -448,6 +464,16 @@ pub async fn usage(
                 )
             })?,
     };
+    if let Some(raw) = query.hours.as_deref() {
+        // `hours` wins over `minutes` (documented on the parameter); both must be well formed.
+        let hours = WholeNumber::parse(raw).ok_or_else(|| {
+            ApiError::field(
+                "hours",
+                format!("hours is a whole number from 1 to {MAX_USAGE_HOURS}."),
+            )
+        })?;
+        return usage_by_hour(&state, &admin, id, hours).await;
+    }
     find(&state, &admin, id).await?;
     let newest = minute_of(state.clock.now());
     let oldest = newest - chrono::Duration::minutes(minutes - 1);
@@ -483,5 +509,32 @@ pub async fn usage(
         }
     }
     let newest_first: Vec<_> = by_minute.into_values().rev().collect();
+    Ok(HttpResponse::Ok().json(newest_first))
+}
+
+/// `?hours=N`: hourly counts, newest first, this hour included.
+async fn usage_by_hour(
+    state: &AppState,
+    admin: &AdminKey,
+    id: KeyId,
+    hours: i64,
+) -> Result<HttpResponse, ApiError> {
+    if !(1..=MAX_USAGE_HOURS).contains(&hours) {
+        return Err(ApiError::field(
+            "hours",
+            format!("hours is 1 to {MAX_USAGE_HOURS}."),
+        ));
+    }
+    find(state, admin, id).await?;
+    let counts = services::usage::hourly(state, id, state.clock.now(), hours).await?;
+    let newest_first: Vec<HourUsage> = counts
+        .into_iter()
+        .rev()
+        .map(|c| HourUsage {
+            hour: c.hour,
+            valid: c.valid,
+            refused: c.refused,
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(newest_first))
 }

@@ -105,10 +105,10 @@ api_operations! {
         ok: Reply::json(200, "Rotated; `key` holds the new plaintext, shown in this response only.",
             openapi::api_key_with_secret),
         refusals: [KEY_REFUSED, NOT_FOUND, INVALID, REVOKED, INTERNAL];
-    get "/api-keys/{id}/usage" => keys::usage, "Per-minute verification counts, newest first",
+    get "/api-keys/{id}/usage" => keys::usage, "Per-minute (or with `hours`, per-hour) verification counts, newest first",
         key: AdminKey, request: None, query: Some(query::<keys::UsageQuery>),
-        ok: Reply::json(200, "One entry per minute, newest first.",
-            openapi::array_of::<keys::MinuteUsage>),
+        ok: Reply::json(200, "One entry per minute (`minutes`), or per hour (`hours`), newest first.",
+            openapi::usage_rows),
         refusals: [KEY_REFUSED, NOT_FOUND, INVALID, INTERNAL];
     get "/audit-events" => audit::list, "The environment's audit events, newest first",
         key: AdminKey, request: None, query: Some(query::<audit::AuditQuery>),

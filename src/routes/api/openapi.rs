@@ -109,6 +109,24 @@ pub fn create_key_request() -> Described {
     }
 }
 
+/// The usage answer: per-minute rows, or with `hours` per-hour rows.
+pub fn usage_rows() -> Described {
+    let (minutes, hours) = (
+        array_of::<super::keys::MinuteUsage>(),
+        array_of::<super::keys::HourUsage>(),
+    );
+    let mut refs = minutes.refs;
+    refs.extend(hours.refs);
+    Described {
+        name: None,
+        schema: utoipa::openapi::schema::OneOfBuilder::new()
+            .item(minutes.schema)
+            .item(hours.schema)
+            .into(),
+        refs,
+    }
+}
+
 pub fn any_object() -> Described {
     Described {
         name: None,
@@ -535,6 +553,16 @@ mod tests {
             .find(|p| p["name"] == "minutes")
             .unwrap();
         assert_eq!(minutes["schema"]["maximum"], MAX_USAGE_MINUTES);
+        let hours = usage
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "hours")
+            .unwrap();
+        assert_eq!(
+            hours["schema"]["maximum"],
+            super::super::keys::MAX_USAGE_HOURS
+        );
     }
 
     /// The rule between `type` and `scopes`, which the struct's schema cannot state, is on the

@@ -1,0 +1,133 @@
+//! POST …/api-keys/{id}/edit: Save. The same validation as Add; on an error nothing is saved
+//! and the form comes back with the message beside the field.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::chart::Period;
+use super::{EditForm, Fragment, KeyPage};
+use crate::auth::scope::{EnvScope, ManageKeys};
+use crate::domain::api_key::{Expiry, RateLimit};
+use crate::domain::ids::KeyId;
+use crate::error::AppError;
+use crate::routes::page::{FieldErrors, KeyPath};
+use crate::services::keys::{EditDraft, KeyField};
+use crate::services::{self, keys as key_service};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct EditFormData {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    rate_limit: String,
+    #[serde(default)]
+    expiration: String,
+    #[serde(default)]
+    expires_on: String,
+}
+
+impl EditFormData {
+    fn into_view(self) -> EditForm {
+        EditForm {
+            name: self.name,
+            description: self.description,
+            rate_limit: self.rate_limit,
+            expiration: self.expiration,
+            expires_on: self.expires_on,
+            errors: FieldErrors::default(),
+            open: true,
+        }
+    }
+}
+
+/// The Edit form's name for each field (the Add panel's names).
+fn form_field(field: KeyField) -> &'static str {
+    match field {
+        KeyField::Name => "name",
+        KeyField::Description => "description",
+        KeyField::Type => "type",
+        KeyField::Scopes => "scopes",
+        KeyField::Expiry => "expiration",
+        KeyField::RateLimit => "rate_limit",
+    }
+}
+
+fn validate(
+    form: &mut EditForm,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<crate::db::api_keys::KeyChanges> {
+    let draft = EditDraft {
+        name: &form.name,
+        description: &form.description,
+        expiry: match form.expiration.as_str() {
+            "" | "keep" => None,
+            choice => Some(Expiry::from_choice(choice, &form.expires_on, now)),
+        },
+        rate_limit: RateLimit::parse_optional(&form.rate_limit),
+    };
+    match draft.parse() {
+        Ok(changes) => Some(changes),
+        Err(errors) => {
+            for (field, message) in errors.into_vec() {
+                form.errors.add(form_field(field), message);
+            }
+            None
+        }
+    }
+}
+
+pub async fn submit(
+    scope: EnvScope<ManageKeys>,
+    path: web::Path<KeyPath>,
+    state: web::Data<AppState>,
+    form: web::Form<EditFormData>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.id;
+    let mut view = form.into_inner().into_view();
+    let Some(changes) = validate(&mut view, state.clock.now()) else {
+        return show_form_again(&state, &scope, id, view).await;
+    };
+    let (env_id, change) = (scope.env_id(), state.change(scope.actor()));
+    let updated = services::run(&state.pool, move |conn| {
+        key_service::update(conn, env_id, id, changes, &change)
+    })
+    .await?;
+    if updated.is_none() {
+        view.errors.add("name", key_service::DUPLICATE_NAME);
+        return show_form_again(&state, &scope, id, view).await;
+    }
+    tracing::info!(key_id = %id, "API key edited");
+    let mut page = KeyPage::load(&state, &scope, id, Period::default()).await?;
+    page.flash = Some("Saved.".to_owned());
+    page.respond(StatusCode::OK, scope.htmx, Fragment::Section)
+}
+
+async fn show_form_again(
+    state: &AppState,
+    scope: &EnvScope<ManageKeys>,
+    id: KeyId,
+    view: EditForm,
+) -> Result<HttpResponse, AppError> {
+    let mut page = KeyPage::load(state, scope, id, Period::default()).await?;
+    page.edit = view;
+    if scope.htmx {
+        // htmx swaps only 2xx answers; re-target the form so the messages land beside the fields.
+        let mut response = page.respond(StatusCode::OK, true, Fragment::Edit)?;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::HeaderName::from_static("hx-retarget"),
+            header::HeaderValue::from_static("#key-edit"),
+        );
+        headers.insert(
+            header::HeaderName::from_static("hx-reswap"),
+            header::HeaderValue::from_static("outerHTML"),
+        );
+        Ok(response)
+    } else {
+        page.respond(StatusCode::UNPROCESSABLE_ENTITY, false, Fragment::Edit)
+    }
+}
