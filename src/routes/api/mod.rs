@@ -71,10 +71,15 @@ api_operations! {
         key: AnyKey, request: Some(Request::optional(of::<verify::VerifyBody>)), query: None,
         ok: Reply::json(200, "The key is valid.", of::<verify::ValidBody>).with_headers(RATE_LIMIT),
         refusals: [VERIFY_REFUSED, TOO_LARGE, INTERNAL];
-    get "/api-keys" => keys::list, "List the environment's API keys (no secrets)",
-        key: AdminKey, request: None, query: None,
-        ok: Reply::json(200, "The keys, newest first.", of::<keys::ApiKeyList>),
-        refusals: [KEY_REFUSED, INTERNAL];
+    get "/api-keys" => keys::list, "List the environment's API keys (no secrets), a page at a time",
+        key: AdminKey, request: None, query: Some(query::<keys::ListQuery>),
+        ok: Reply::json(200, "A page of keys, newest first, and the cursor of the next page.",
+            of::<keys::ApiKeyList>),
+        refusals: [KEY_REFUSED, INVALID, INTERNAL];
+    post "/api-keys/lookup" => keys::lookup, "Which key is this? Find a key by its whole plaintext",
+        key: AdminKey, request: Some(Request::required(of::<keys::LookupBody>)), query: None,
+        ok: Reply::json(200, "The key.", of::<keys::ApiKeyJson>),
+        refusals: [KEY_REFUSED, NOT_FOUND, TOO_LARGE, INVALID, INTERNAL];
     post "/api-keys" => keys::create, "Create an API key; the response carries its plaintext once",
         key: AdminKey, request: Some(Request::required(of::<keys::CreateBody>)), query: None,
         ok: Reply::json(201, "Created; `key` holds the plaintext, shown in this response only.",
