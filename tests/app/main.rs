@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod browser;
 mod hostile;
+mod list_at_scale;
 mod nodes;
 mod permissions;
 mod security;
