@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod audit;
 pub mod ids;
 pub mod key_format;
+pub mod key_list;
 pub mod project;
 pub mod user;
 

@@ -50,6 +50,10 @@ pub fn configure_dashboard(cfg: &mut web::ServiceConfig) {
         web::post().to(api_keys::create::submit),
     )
     .route(
+        &format!("{ENV}/api-keys/search"),
+        web::post().to(api_keys::search::submit),
+    )
+    .route(
         &format!("{ENV}/api-keys/new"),
         web::get().to(api_keys::create::show),
     )

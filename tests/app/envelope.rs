@@ -170,7 +170,7 @@ async fn a_query_string_that_cannot_be_read_is_a_json_422_naming_the_field() {
     let unknown = api(
         base,
         Method::GET,
-        &format!("/api/v1/api-keys/{id}/usage?minutes=5&hours=1"),
+        &format!("/api/v1/api-keys/{id}/usage?minutes=5&weeks=1"),
         Some(&admin),
         None,
     )

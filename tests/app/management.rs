@@ -367,6 +367,7 @@ async fn the_openapi_document_lists_every_route_and_every_route_it_lists_exists(
         ("post", "/api/v1/keys/verify"),
         ("get", "/api/v1/api-keys"),
         ("post", "/api/v1/api-keys"),
+        ("post", "/api/v1/api-keys/lookup"),
         ("get", "/api/v1/api-keys/{id}"),
         ("patch", "/api/v1/api-keys/{id}"),
         ("delete", "/api/v1/api-keys/{id}"),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
@@ -17,6 +17,9 @@ use crate::domain::api_key::{
     ApiKeyName, Expiry, KeyDescription, KeyStatus, KeyType, RateLimit, Scope,
 };
 use crate::domain::ids::KeyId;
+use crate::domain::key_list::{
+    KeyCursor, KeyFilter, KeyPosition, PAGE_SIZE, SearchText, StatusFilter,
+};
 use crate::services;
 use crate::services::keys::{
     self as key_service, DUPLICATE_NAME, KeyDraft, KeyField, KeyHome, KeySpec,
@@ -58,10 +61,13 @@ pub struct ApiKeyJson {
     pub key: Option<String>,
 }
 
-/// The environment's keys, newest first.
+/// A page of the environment's keys, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKeyList {
     pub data: Vec<ApiKeyJson>,
+    /// Pass as `?cursor=` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
 }
 
 impl ApiKeyJson {
@@ -148,17 +154,136 @@ fn duplicate_name() -> ApiError {
     }
 }
 
-pub async fn list(admin: AdminKey, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let env_id = admin.environment_id;
-    let keys = services::run(&state.pool, move |conn| {
-        Ok(db::api_keys::list_for_environment(conn, env_id)?)
+/// `?limit=&cursor=&q=&status=` (SPEC §9). `owner` is accepted and ignored: keys have no owner
+/// yet. Read by hand, so that every bad value is a 422 with the error envelope.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Keys per page.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the page before; left out: the newest keys.
+    #[param(pattern = "^[0-9a-f]{32}$")]
+    pub cursor: Option<String>,
+    /// A fragment of the name, description or masked form, or the masked form's last 4
+    /// characters. Never a whole key: look one up with `POST /api/v1/api-keys/lookup`.
+    pub q: Option<String>,
+    /// `on`, `off`, `expired`, `revoked`, or `expiring` (not revoked, not yet expired,
+    /// expires within 30 days); left out: all.
+    #[param(value_type = Option<String>, pattern = "^(on|off|expired|revoked|expiring)$")]
+    pub status: Option<String>,
+    #[param(ignore)]
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+pub const MAX_LIST_LIMIT: i64 = 100;
+
+impl ListQuery {
+    fn parse(query: &str) -> Result<(KeyFilter, Option<KeyPosition>, i64), ApiError> {
+        let raw: ListQuery = serde_urlencoded::from_str(query).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("The query string is not valid: {e}"),
+            )
+        })?;
+        let mut fields = Fields::default();
+        let limit = match raw.limit.as_deref() {
+            None => Some(PAGE_SIZE),
+            Some(l) => fields.check(
+                "limit",
+                l.parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+                    .ok_or_else(|| Invalid::new(format!("limit is 1 to {MAX_LIST_LIMIT}."))),
+            ),
+        };
+        let cursor = raw
+            .cursor
+            .as_deref()
+            .and_then(|c| fields.check("cursor", KeyPosition::decode(c)));
+        let status = raw
+            .status
+            .as_deref()
+            .and_then(|s| fields.check("status", StatusFilter::parse(s)));
+        let q = match SearchText::parse(raw.q.as_deref().unwrap_or("")) {
+            SearchText::Empty => None,
+            SearchText::Text(q) => Some(q),
+            SearchText::Key(_) => {
+                fields.check::<()>(
+                    "q",
+                    Err(Invalid::new(
+                        "q never takes a whole key: use POST /api/v1/api-keys/lookup.",
+                    )),
+                );
+                None
+            }
+        };
+        fields.into_result()?;
+        let filter = KeyFilter {
+            q,
+            status,
+            ..KeyFilter::default()
+        };
+        Ok((filter, cursor, limit.unwrap_or(PAGE_SIZE)))
+    }
+}
+
+/// A page of keys, newest first; walking `next_cursor` returns every key exactly once.
+pub async fn list(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (filter, after, limit) = ListQuery::parse(req.query_string())?;
+    let (env_id, now) = (admin.environment_id, state.clock.now());
+    let cursor = after.map(KeyCursor::After).unwrap_or_default();
+    let page = services::run(&state.pool, move |conn| {
+        services::key_list::page(conn, env_id, &filter, cursor, limit, now)
     })
     .await?;
-    let data: Vec<_> = keys
+    let next_cursor = page.older.map(|p| p.encode());
+    let data: Vec<_> = page
+        .keys
         .into_iter()
         .map(|k| ApiKeyJson::new(k, &state))
         .collect();
-    Ok(HttpResponse::Ok().json(ApiKeyList { data }))
+    Ok(HttpResponse::Ok().json(ApiKeyList { data, next_cursor }))
+}
+
+/// A whole key, to learn which key it is (after a leak, say).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = KeyLookup)]
+pub struct LookupBody {
+    /// The plaintext key. It is compared by its SHA-256 digest and never stored or logged.
+    #[schema(example = "kw_sk_live_…")]
+    pub key: String,
+}
+
+impl std::fmt::Debug for LookupBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LookupBody { key: (redacted) }")
+    }
+}
+
+/// The key of this environment a plaintext names, or 404 (malformed, unknown, another
+/// environment's).
+pub async fn lookup(
+    admin: AdminKey,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<LookupBody>,
+) -> Result<HttpResponse, ApiError> {
+    let SearchText::Key(lookup) = SearchText::parse(&body.key) else {
+        return Err(no_such_key());
+    };
+    let env_id = admin.environment_id;
+    let key = services::run(&state.pool, move |conn| {
+        services::key_list::find_pasted(conn, env_id, &lookup)
+    })
+    .await?
+    .ok_or_else(no_such_key)?;
+    Ok(HttpResponse::Ok().json(ApiKeyJson::new(key, &state)))
 }
 
 /// A new key. Unknown fields are refused.

@@ -79,10 +79,15 @@ api_operations! {
         key: AnyKey, request: Some(Request::optional(of::<verify::VerifyBody>)), query: None,
         ok: Reply::json(200, "The key is valid.", of::<verify::ValidBody>).with_headers(RATE_LIMIT),
         refusals: [VERIFY_REFUSED, INTERNAL];
-    get "/api-keys" => keys::list, "List the environment's API keys (no secrets)",
-        key: AdminKey, request: None, query: None,
-        ok: Reply::json(200, "The keys, newest first.", of::<keys::ApiKeyList>),
-        refusals: [KEY_REFUSED, INTERNAL];
+    get "/api-keys" => keys::list, "List the environment's API keys (no secrets), a page at a time",
+        key: AdminKey, request: None, query: Some(query::<keys::ListQuery>),
+        ok: Reply::json(200, "A page of keys, newest first, and the cursor of the next page.",
+            of::<keys::ApiKeyList>),
+        refusals: [KEY_REFUSED, INVALID, INTERNAL];
+    post "/api-keys/lookup" => keys::lookup, "Which key is this? Find a key by its whole plaintext",
+        key: AdminKey, request: Some(Request::required(of::<keys::LookupBody>)), query: None,
+        ok: Reply::json(200, "The key.", of::<keys::ApiKeyJson>),
+        refusals: [KEY_REFUSED, NOT_FOUND, INVALID, INTERNAL];
     post "/api-keys" => keys::create, "Create an API key; the response carries its plaintext once",
         key: AdminKey, request: Some(Request::required(openapi::create_key_request)), query: None,
         ok: Reply::json(201, "Created; `key` holds the plaintext, shown in this response only.",
@@ -140,6 +145,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         web::PathConfig::default()
                             .error_handler(|_, _| ApiError::not_found("No such API route.").into()),
                     )
+                    .configure(refuse_other_methods_on_fixed_paths)
                     .configure(register)
                     .configure(refuse_other_methods)
                     .default_service(web::to(not_found)),
@@ -149,6 +155,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Every path of the list answers the methods it does not route with 405 and `Allow`.
+/// A fixed path such as `/api-keys/lookup` also matches a pattern such as `/api-keys/{id}`:
+/// registered before the routes, this answers 405 for the fixed path's other methods first.
+fn refuse_other_methods_on_fixed_paths(cfg: &mut web::ServiceConfig) {
+    let mut paths: Vec<&'static str> = OPERATIONS
+        .iter()
+        .map(|op| op.path)
+        .filter(|path| !path.contains('{'))
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    for path in paths {
+        let allowed: Vec<String> = OPERATIONS
+            .iter()
+            .filter(|op| op.path == path)
+            .map(|op| op.method.to_uppercase())
+            .collect();
+        let other = actix_web::guard::fn_guard(move |ctx| {
+            !allowed.iter().any(|m| m == ctx.head().method.as_str())
+        });
+        cfg.route(
+            path,
+            web::route()
+                .guard(other)
+                .to(move || method_not_allowed(path)),
+        );
+    }
+}
+
 fn refuse_other_methods(cfg: &mut web::ServiceConfig) {
     let mut paths: Vec<&'static str> = OPERATIONS.iter().map(|op| op.path).collect();
     paths.sort_unstable();

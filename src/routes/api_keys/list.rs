@@ -1,15 +1,18 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
-use super::{ApiKeysPage, Fragment};
+use super::{ApiKeysPage, Fragment, KeyListQuery};
 use crate::auth::scope::{EnvScope, ViewKeys};
 use crate::error::AppError;
 use crate::state::AppState;
 
+/// GET …/api-keys?q=&status=&type=&scope=&after=|before=: a page of 50 keys, newest first;
+/// for htmx only the section, so filters and the pager update in place.
 pub async fn show(
     scope: EnvScope<ViewKeys>,
+    query: web::Query<KeyListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let page = ApiKeysPage::load(&state, &scope).await?;
-    page.respond(StatusCode::OK, false, Fragment::Section)
+    let page = ApiKeysPage::load_view(&state, &scope, &query).await?;
+    page.respond(StatusCode::OK, scope.htmx, Fragment::Section)
 }

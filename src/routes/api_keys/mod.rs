@@ -4,6 +4,7 @@ pub mod create;
 pub mod list;
 pub mod revoke;
 pub mod rotate;
+pub mod search;
 pub mod toggle;
 
 use actix_web::HttpResponse;
@@ -13,10 +14,14 @@ use chrono::Utc;
 
 use crate::auth::permissions::{Action, EnvAccess};
 use crate::auth::scope::{EnvScope, Permission};
-use crate::db::{self, api_keys::ApiKey};
+use crate::db::api_keys::ApiKey;
 use crate::domain::api_key::KeyStatus;
+use crate::domain::api_key::{KeyType, Scope};
 use crate::domain::ids::KeyId;
 use crate::domain::key_format::PlainApiKey;
+use crate::domain::key_list::{
+    KeyCursor, KeyFilter, KeyPosition, SearchText, StatusFilter, expiry_badge,
+};
 use crate::error::AppError;
 use crate::routes::page::{Chrome, Tab, env_path, format_date_or, format_time, html};
 use crate::services;
@@ -37,6 +42,8 @@ pub struct KeyRow {
     pub created_full: String,
     pub last_used: String,
     pub expires: String,
+    /// `Expires in N days` / `Expires today` within 30 days of expiry.
+    pub expiry_badge: Option<String>,
 }
 
 impl KeyRow {
@@ -56,6 +63,7 @@ impl KeyRow {
             created_full: format_time(&key.created_at),
             last_used: format_date_or(key.last_used_at.as_ref(), "Never"),
             expires: format_date_or(key.expires_at.as_ref(), "Never"),
+            expiry_badge: expiry_badge(key.expires_at, key.revoked_at.is_some(), now),
         }
     }
 }
@@ -120,6 +128,7 @@ pub struct ApiKeysPage {
     pub key_shape: String,
     pub can_manage: bool,
     pub rows: Vec<KeyRow>,
+    pub list: ListControls,
     pub new_key: Option<NewKeyForm>,
     pub confirm: Option<Confirm>,
     pub reveal: Option<Reveal>,
@@ -136,16 +145,45 @@ pub struct KeyRowPartial {
 }
 
 impl ApiKeysPage {
+    /// The first page of all keys: what a change answers with.
     pub async fn load<P: Permission>(
         state: &AppState,
         scope: &EnvScope<P>,
     ) -> Result<Self, AppError> {
+        Self::load_view(state, scope, &KeyListQuery::default()).await
+    }
+
+    /// The page of keys a view's query string asks for.
+    pub async fn load_view<P: Permission>(
+        state: &AppState,
+        scope: &EnvScope<P>,
+        query: &KeyListQuery,
+    ) -> Result<Self, AppError> {
         let access = &scope.access;
         let env_id = access.env.id;
-        let keys = services::run(&state.pool, move |conn| {
-            Ok(db::api_keys::list_for_environment(conn, env_id)?)
-        })
-        .await?;
+        let now = state.clock.now();
+        let (filter, no_match) = match query.search() {
+            // A key typed into the URL by hand: never looked up or echoed from a URL.
+            SearchText::Key(_) => (None, true),
+            SearchText::Text(q) => (Some(query.filter(Some(q))), false),
+            SearchText::Empty => (Some(query.filter(None)), false),
+        };
+        let cursor = query.cursor();
+        let view = match &filter {
+            Some(filter) => {
+                let filter = filter.clone();
+                Some(
+                    services::run(&state.pool, move |conn| {
+                        services::key_list::view(conn, env_id, &filter, cursor, now)
+                    })
+                    .await?,
+                )
+            }
+            None => None,
+        };
+        let base = base_path(access);
+        let filter = filter.unwrap_or_default();
+        let list = ListControls::new(&base, &filter, view.as_ref(), no_match);
         let chrome = Chrome::load(
             state,
             &scope.user,
@@ -157,7 +195,6 @@ impl ApiKeysPage {
         Ok(Self {
             csrf: chrome.csrf.clone(),
             chrome,
-            base: base_path(access),
             access_label: format!("{} · {}", access.project.name, access.env.name),
             key_shape: format!(
                 "{}_sk_{}_…",
@@ -165,15 +202,29 @@ impl ApiKeysPage {
                 access.env.key_tag
             ),
             can_manage: access.may(Action::ManageKeys),
-            rows: keys
+            rows: view
                 .iter()
-                .map(|k| KeyRow::from_key(k, state.clock.now()))
+                .flat_map(|v| v.page.keys.iter())
+                .map(|k| KeyRow::from_key(k, now))
                 .collect(),
+            list,
+            base,
             new_key: None,
             confirm: None,
             reveal: None,
             flash: None,
         })
+    }
+
+    /// The list answering a pasted key that no key of this environment has.
+    pub async fn no_match<P: Permission>(
+        state: &AppState,
+        scope: &EnvScope<P>,
+    ) -> Result<Self, AppError> {
+        let mut page = Self::load(state, scope).await?;
+        page.rows.clear();
+        page.list = ListControls::new(&page.base, &KeyFilter::default(), None, true);
+        Ok(page)
     }
 
     /// The whole page, or for htmx the part that `target` names.
@@ -207,4 +258,139 @@ pub enum Fragment {
 
 pub fn base_path(access: &EnvAccess) -> String {
     env_path(&access.project.slug, &access.env.slug, "api-keys")
+}
+
+/// `?q=&status=&type=&scope=&owner=&after=|before=` (SPEC §9). Unknown values select nothing
+/// rather than fail, so a hand-edited URL still works. `owner` is accepted and ignored: keys
+/// have no owner yet.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct KeyListQuery {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(rename = "type", default)]
+    pub key_type: String,
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub after: String,
+    #[serde(default)]
+    pub before: String,
+}
+
+impl KeyListQuery {
+    pub fn search(&self) -> SearchText {
+        SearchText::parse(&self.q)
+    }
+
+    pub fn filter(&self, q: Option<String>) -> KeyFilter {
+        KeyFilter {
+            q,
+            status: StatusFilter::parse(&self.status).ok(),
+            key_type: KeyType::parse(&self.key_type).ok(),
+            scope: Scope::parse(&self.scope).ok(),
+        }
+    }
+
+    /// A cursor this server did not hand out starts at the newest key.
+    pub fn cursor(&self) -> KeyCursor {
+        if let Ok(p) = KeyPosition::decode(&self.before) {
+            KeyCursor::Before(p)
+        } else if let Ok(p) = KeyPosition::decode(&self.after) {
+            KeyCursor::After(p)
+        } else {
+            KeyCursor::Newest
+        }
+    }
+}
+
+/// The query string of a view: its filters, and where the page starts.
+pub fn view_query(filter: &KeyFilter, cursor: Option<(&str, KeyPosition)>) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    if let Some(q) = &filter.q {
+        pairs.push(("q", q.clone()));
+    }
+    if let Some(status) = filter.status {
+        pairs.push(("status", status.as_str().to_owned()));
+    }
+    if let Some(t) = filter.key_type {
+        pairs.push(("type", t.as_str().to_owned()));
+    }
+    if let Some(scope) = filter.scope {
+        pairs.push(("scope", scope.as_str().to_owned()));
+    }
+    if let Some((name, position)) = cursor {
+        pairs.push((name, position.encode()));
+    }
+    serde_urlencoded::to_string(&pairs).unwrap_or_default()
+}
+
+/// The URL of a view: the list's path, with a query string when there is one.
+pub fn view_url(base: &str, query: &str) -> String {
+    if query.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{query}")
+    }
+}
+
+/// The Search form's values, the pager and the banner.
+pub struct ListControls {
+    pub q: String,
+    pub status: String,
+    pub key_type: String,
+    pub scope: String,
+    pub statuses: Vec<(&'static str, &'static str)>,
+    pub filtered: bool,
+    /// URLs of the neighbouring pages, when there are any.
+    pub previous: Option<String>,
+    pub next: Option<String>,
+    /// Keys that expire within 7 days, and the Expiring soon view.
+    pub expiring_soon: i64,
+    pub expiring_url: String,
+    /// A pasted key that no key of this environment has.
+    pub no_match: bool,
+}
+
+impl ListControls {
+    fn new(
+        base: &str,
+        filter: &KeyFilter,
+        view: Option<&services::key_list::KeyListView>,
+        no_match: bool,
+    ) -> Self {
+        let page = view.map(|v| &v.page);
+        Self {
+            q: filter.q.clone().unwrap_or_default(),
+            status: filter.status.map(|s| s.as_str()).unwrap_or("").to_owned(),
+            key_type: filter.key_type.map(|t| t.as_str()).unwrap_or("").to_owned(),
+            scope: filter.scope.map(|s| s.as_str()).unwrap_or("").to_owned(),
+            statuses: StatusFilter::ALL
+                .iter()
+                .map(|s| (s.as_str(), s.label()))
+                .collect(),
+            filtered: *filter != KeyFilter::default(),
+            previous: page
+                .and_then(|p| p.newer)
+                .map(|p| view_url(base, &view_query(filter, Some(("before", p))))),
+            next: page
+                .and_then(|p| p.older)
+                .map(|p| view_url(base, &view_query(filter, Some(("after", p))))),
+            expiring_soon: view.map(|v| v.expiring_soon).unwrap_or(0),
+            expiring_url: view_url(
+                base,
+                &view_query(
+                    &KeyFilter {
+                        status: Some(StatusFilter::Expiring),
+                        ..KeyFilter::default()
+                    },
+                    None,
+                ),
+            ),
+            no_match,
+        }
+    }
 }
