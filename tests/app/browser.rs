@@ -120,7 +120,7 @@ async fn wait_for(b: &Client, locator: Locator<'_>) -> fantoccini::elements::Ele
         .at_most(Duration::from_secs(10))
         .for_element(locator)
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("waiting for {locator:?}: {e}"))
 }
 
 async fn sign_in(b: &Client, base: &str, email: &str) {
@@ -316,5 +316,376 @@ async fn a_member_sees_no_add_button_and_disabled_switches() {
     assert!(b.find(Locator::XPath(&button("Rotate"))).await.is_err());
     assert!(b.find(Locator::XPath(&button("Revoke"))).await.is_err());
     assert!(app.keys()[0].enabled);
+    browser.close().await;
+}
+
+/// axe-core's source. `.ci/test` fetches the pinned version from npm and names the file in
+/// `KEYWARD_AXE_JS`; without it these checks fail rather than pass unchecked.
+fn axe_source() -> String {
+    let path = std::env::var("KEYWARD_AXE_JS").unwrap_or_else(|_| {
+        panic!(
+            "KEYWARD_AXE_JS is not set: run `bash .ci/test`, which fetches axe-core from npm \
+             and sets it (or point it at an axe.min.js)"
+        )
+    });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("KEYWARD_AXE_JS={path} cannot be read ({e}): run `bash .ci/test` to fetch it")
+    })
+}
+
+/// The WCAG 2.0 and 2.1 A and AA rules axe-core finds broken on the current page, one line per
+/// violation with its impact, help and the nodes it names. WebDriver runs scripts outside the
+/// page's CSP (`script-src 'self'`), so axe needs no change to the page.
+async fn axe_violations(b: &Client, axe: &str) -> Vec<String> {
+    let loaded = b
+        .execute(&format!("{axe}\n;return typeof window.axe;"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(loaded, json!("object"), "axe-core loads into the page");
+    let report = b
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            axe.run(document, {
+              runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+              resultTypes: ['violations'],
+            }).then(
+              (r) => done(r.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n` +
+                v.nodes.map((n) => `    ${n.target.join(' ')}: ${(n.failureSummary || '').replace(/\s+/g, ' ')}`)
+                  .join('\n'))),
+              (e) => done([`axe-core failed: ${e}`]));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(report).unwrap()
+}
+
+/// What a phone shows wrong: the page scrolling sideways, anything in the header outside its
+/// bar, a control cut off at the screen's edge, or a touch target under 44 × 44 px.
+async fn layout_problems(b: &Client) -> Vec<String> {
+    let problems = b
+        .execute(
+            r#"const problems = [];
+            const page = document.documentElement;
+            const width = page.clientWidth;
+            if (page.scrollWidth > width) {
+              problems.push(`the page scrolls sideways: ${page.scrollWidth}px in a ${width}px viewport`);
+            }
+            // checkVisibility() also skips what a closed <details> holds.
+            const shown = (el) => {
+              const r = el.getBoundingClientRect();
+              if (r.width === 0 || r.height === 0 || !el.checkVisibility({visibilityProperty: true})) return false;
+              // Nor what is there for screen readers only (clipped, like .visually-hidden).
+              for (let a = el; a; a = a.parentElement) {
+                if (getComputedStyle(a).clip !== 'auto') return false;
+              }
+              return true;
+            };
+            const name = (el) => `<${el.tagName.toLowerCase()}${el.className ? ' class="' + el.className + '"' : ''}> "` +
+              (el.getAttribute('aria-label') || el.textContent).trim().replace(/\s+/g, ' ').slice(0, 40) + '"';
+            for (const bar of document.querySelectorAll('.topbar, .tabs')) {
+              const r = bar.getBoundingClientRect();
+              for (const el of bar.querySelectorAll('a, summary, button, .who')) {
+                if (!shown(el)) continue;
+                const e = el.getBoundingClientRect();
+                if (e.left < r.left - 1 || e.right > r.right + 1 || e.top < r.top - 1 || e.bottom > r.bottom + 1) {
+                  problems.push(`${name(el)} spills out of its bar`);
+                }
+              }
+            }
+            for (const el of document.querySelectorAll('a, button, summary, select, textarea, input:not([type=hidden]), code, th, td')) {
+              if (!shown(el)) continue;
+              const e = el.getBoundingClientRect();
+              if (e.left < -1 || e.right > width + 1) {
+                problems.push(`${name(el)} is cut off: ${Math.round(e.left)}..${Math.round(e.right)}px of ${width}px`);
+              }
+            }
+            const targets = '[role=switch], td.actions a, td.actions button, .icon-button, .button, ' +
+              '.topbar a, .topbar summary, .topbar button, .tabs a, .side-panel .close, .pager a';
+            for (const el of document.querySelectorAll(targets)) {
+              if (!shown(el)) continue;
+              const e = el.getBoundingClientRect();
+              if (e.width < 44 || e.height < 44) {
+                problems.push(`${name(el)} is a ${Math.round(e.width)}x${Math.round(e.height)}px touch target (44x44 at least)`);
+              }
+            }
+            return problems;"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(problems).unwrap()
+}
+
+#[derive(Clone, Copy)]
+struct Viewport {
+    name: &'static str,
+    width: u32,
+    height: u32,
+    phone: bool,
+}
+
+const PHONE: Viewport = Viewport {
+    name: "phone",
+    width: 390,
+    height: 844,
+    phone: true,
+};
+
+const DESKTOP: Viewport = Viewport {
+    name: "desktop",
+    width: 1440,
+    height: 900,
+    phone: false,
+};
+
+/// Sizes the window so that the page itself (the viewport screenshots show) is `v`.
+async fn resize(b: &Client, v: Viewport) {
+    b.set_window_size(v.width, v.height).await.unwrap();
+    let inner = b
+        .execute("return [window.innerWidth, window.innerHeight];", vec![])
+        .await
+        .unwrap();
+    let inner: (u32, u32) = serde_json::from_value(inner).unwrap();
+    if inner != (v.width, v.height) {
+        b.set_window_size(v.width * 2 - inner.0, v.height * 2 - inner.1)
+            .await
+            .unwrap();
+    }
+}
+
+/// What every checked page showed wrong, reported together when the walk ends.
+#[derive(Default)]
+struct Findings(Vec<String>);
+
+impl Findings {
+    /// axe-core on the current page and, on a phone, the layout checks, filed under `what`.
+    async fn check(&mut self, b: &Client, axe: &str, v: Viewport, what: &str) {
+        let mut problems = axe_violations(b, axe).await;
+        if v.phone {
+            problems.extend(layout_problems(b).await);
+        }
+        if !problems.is_empty() {
+            self.0.push(format!(
+                "{what} at {}x{}:\n{}",
+                v.width,
+                v.height,
+                problems.join("\n")
+            ));
+        }
+    }
+
+    fn assert_none(self) {
+        assert!(
+            self.0.is_empty(),
+            "{} page(s) fail:\n\n{}",
+            self.0.len(),
+            self.0.join("\n\n")
+        );
+    }
+}
+
+/// Keys, members and events enough to fill every page: a long name and description, a key
+/// switched OFF, a revoked one, an owner and a member.
+async fn fill_an_environment(app: &TestApp) {
+    let admin = app.signed_in_as(Who::Admin).await;
+    app.create_key(&admin, "Mobile app", &["read"]).await;
+    app.create_key(&admin, "Billing worker", &["read", "write", "admin"])
+        .await;
+    app.create_key(&admin, "Old integration", &["read"]).await;
+    let form = [
+        ("name", "Checkout service for the European storefront"),
+        (
+            "description",
+            "Charges cards and issues refunds for every order placed in the EU shops",
+        ),
+        ("type", "secret"),
+        ("expiration", "90"),
+        ("rate_limit", "600"),
+        ("scope_read", "on"),
+        ("scope_write", "on"),
+    ];
+    let created = admin.post_form(&keys_path(ENV), &form).await;
+    assert_eq!(created.status, reqwest::StatusCode::OK, "{}", created.body);
+    let keys = app.keys();
+    let id = |name: &str| keys.iter().find(|k| k.name == name).unwrap().id;
+    admin.revoke(id("Old integration")).await;
+    admin.switch(id("Mobile app"), false).await;
+    app.create_user(
+        "owner@example.com",
+        Some((keyward::domain::user::Role::Owner, ENV)),
+    );
+    app.create_user(
+        "member@example.com",
+        Some((keyward::domain::user::Role::Member, ENV)),
+    );
+}
+
+/// Signs in at `v` and walks every page and state an administrator sees, checking each.
+async fn walk_every_page(app: &TestApp, b: &Client, v: Viewport) -> Findings {
+    let mut found = Findings::default();
+    let axe = axe_source();
+    resize(b, v).await;
+    b.goto(&format!("{}/login", app.address)).await.unwrap();
+    found.check(b, &axe, v, "the sign-in page").await;
+    sign_in(b, &app.address, ADMIN_EMAIL).await;
+
+    wait_for(b, Locator::Css("tr.revoked")).await;
+    found.check(b, &axe, v, "the API Keys tab").await;
+    save_screenshot(
+        &format!("api-keys-{}.png", v.name),
+        &b.screenshot().await.unwrap(),
+    );
+    if v.phone {
+        // An owner can switch a key off from a phone: the switch is on screen and works.
+        let switch = b
+            .find(Locator::XPath(
+                "//tr[.//span[@class='key-name' and normalize-space()='Billing worker']]//*[@role='switch']",
+            ))
+            .await
+            .unwrap();
+        switch.click().await.unwrap();
+        wait_for(
+            b,
+            Locator::XPath("//*[@role='switch' and @aria-label='Billing worker: OFF']"),
+        )
+        .await;
+        found
+            .check(b, &axe, v, "the API Keys tab after a switch")
+            .await;
+    }
+
+    click(b, Locator::XPath(&button("+ Add"))).await;
+    wait_for(b, Locator::Id("key-name")).await;
+    found.check(b, &axe, v, "the Add panel").await;
+
+    click(b, Locator::XPath(&button("Submit"))).await;
+    wait_for(b, Locator::Css("#key-name[aria-invalid]")).await;
+    found
+        .check(b, &axe, v, "the Add panel with invalid input")
+        .await;
+
+    b.find(Locator::Id("key-name"))
+        .await
+        .unwrap()
+        .send_keys("Search API")
+        .await
+        .unwrap();
+    let read = b
+        .find(Locator::XPath("//label[normalize-space()='read']/input"))
+        .await
+        .unwrap();
+    if !read.is_selected().await.unwrap() {
+        read.click().await.unwrap();
+    }
+    click(b, Locator::XPath(&button("Submit"))).await;
+    wait_for(b, Locator::Css("dialog#reveal")).await;
+    found.check(b, &axe, v, "the one-time reveal dialog").await;
+    save_screenshot(
+        &format!("reveal-{}.png", v.name),
+        &b.screenshot().await.unwrap(),
+    );
+    click(b, Locator::XPath(&button("Done"))).await;
+
+    for action in ["Rotate", "Revoke"] {
+        click(
+            b,
+            Locator::XPath(&format!(
+                "//tr[.//span[@class='key-name' and normalize-space()='Search API']]//a[normalize-space()='{action}']"
+            )),
+        )
+        .await;
+        wait_for(b, Locator::Css(".side-panel.confirm")).await;
+        found
+            .check(b, &axe, v, &format!("the {action} confirmation"))
+            .await;
+        click(b, Locator::XPath(&button("Cancel"))).await;
+    }
+
+    b.goto(&format!("{}{}", app.address, members_path(ENV)))
+        .await
+        .unwrap();
+    wait_for(b, Locator::XPath("//h1[normalize-space()='Members']")).await;
+    found.check(b, &axe, v, "the Members tab").await;
+
+    b.goto(&format!(
+        "{}/projects/{PROJECT}/environments/{ENV}/activity",
+        app.address
+    ))
+    .await
+    .unwrap();
+    wait_for(b, Locator::XPath("//h1[normalize-space()='Activity']")).await;
+    found.check(b, &axe, v, "the Activity tab").await;
+    save_screenshot(
+        &format!("activity-{}.png", v.name),
+        &b.screenshot().await.unwrap(),
+    );
+
+    b.goto(&format!("{}/admin", app.address)).await.unwrap();
+    wait_for(b, Locator::XPath("//h1[normalize-space()='Admin']")).await;
+    found.check(b, &axe, v, "the Admin page").await;
+    found
+}
+
+#[tokio::test]
+async fn every_page_works_on_a_phone_and_passes_axe_for_admins_and_members() {
+    let app = spawn_app().await;
+    fill_an_environment(&app).await;
+    let browser = browser().await;
+    let b = &browser.client;
+    let mut found = walk_every_page(&app, b, PHONE).await;
+
+    click(b, Locator::XPath(&button("Sign out"))).await;
+    wait_for(b, Locator::Id("email")).await;
+    sign_in(b, &app.address, "member@example.com").await;
+    let axe = axe_source();
+    found
+        .check(b, &axe, PHONE, "the API Keys tab as a member")
+        .await;
+    b.goto(&format!("{}{}", app.address, members_path(ENV)))
+        .await
+        .unwrap();
+    wait_for(b, Locator::XPath("//h1[normalize-space()='Members']")).await;
+    found
+        .check(b, &axe, PHONE, "the Members tab as a member")
+        .await;
+    browser.close().await;
+    found.assert_none();
+}
+
+#[tokio::test]
+async fn every_page_passes_axe_on_a_desktop() {
+    let app = spawn_app().await;
+    fill_an_environment(&app).await;
+    let browser = browser().await;
+    let found = walk_every_page(&app, &browser.client, DESKTOP).await;
+    browser.close().await;
+    found.assert_none();
+}
+
+#[tokio::test]
+async fn webdriver_scripts_run_while_the_pages_csp_still_refuses_inline_script() {
+    let app = spawn_app().await;
+    let browser = browser().await;
+    let b = &browser.client;
+    b.goto(&format!("{}/login", app.address)).await.unwrap();
+    let ran = b
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            const script = document.createElement('script');
+            script.textContent = 'window.inlineRan = true;';
+            document.body.appendChild(script);
+            setTimeout(() => done(window.inlineRan === true), 100);"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ran,
+        json!(false),
+        "the page's CSP refuses inline script, so axe-core can only come in over WebDriver"
+    );
+    // Yet axe-core, sent as a WebDriver script, loads and runs on the same page (asserted inside).
+    axe_violations(b, &axe_source()).await;
     browser.close().await;
 }
