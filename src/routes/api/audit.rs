@@ -33,6 +33,7 @@ pub struct AuditQuery {
     #[param(value_type = Option<i64>, minimum = 1)]
     pub key_id: Option<String>,
     /// Only this action's events.
+    #[param(inline)]
     pub action: Option<ActionParam>,
 }
 
