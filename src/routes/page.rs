@@ -172,3 +172,54 @@ pub fn checkbox<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<boo
     let _: serde::de::IgnoredAny = serde::Deserialize::deserialize(deserializer)?;
     Ok(true)
 }
+
+/// An invalid form answered to htmx: htmx swaps only 2xx answers, so the form comes back as 200
+/// and is re-targeted where its messages land beside the fields (`target`, swapped by `swap`).
+pub fn retarget(
+    mut response: HttpResponse,
+    target: &'static str,
+    swap: &'static str,
+) -> HttpResponse {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::HeaderName::from_static("hx-retarget"),
+        header::HeaderValue::from_static(target),
+    );
+    headers.insert(
+        header::HeaderName::from_static("hx-reswap"),
+        header::HeaderValue::from_static(swap),
+    );
+    response
+}
+
+/// A page that carries a key's plaintext. Every page is no-store already; belt and braces.
+pub fn no_store(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// The Add panel's and the Edit form's name for each field of a key.
+pub fn key_form_field(field: crate::services::keys::KeyField) -> &'static str {
+    use crate::services::keys::KeyField;
+    match field {
+        KeyField::Name => "name",
+        KeyField::Description => "description",
+        KeyField::Type => "type",
+        KeyField::Scopes => "scopes",
+        KeyField::Expiry => "expiration",
+        KeyField::RateLimit => "rate_limit",
+    }
+}
+
+/// Puts a key parser's messages beside the form's fields.
+pub fn add_key_errors(
+    form: &mut FieldErrors,
+    errors: crate::domain::FieldErrors<crate::services::keys::KeyField>,
+) {
+    for (field, message) in errors.into_vec() {
+        form.add(key_form_field(field), message);
+    }
+}

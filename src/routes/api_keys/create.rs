@@ -7,8 +7,9 @@ use crate::auth::scope::{EnvScope, ManageKeys};
 use crate::domain::api_key::{Expiry, RateLimit};
 use crate::error::AppError;
 use crate::routes::page::{FieldErrors, checkbox};
+use crate::routes::page::{add_key_errors, retarget};
 use crate::services;
-use crate::services::keys::{self as key_service, KeyDraft, KeyField, KeyHome, KeySpec};
+use crate::services::keys::{self as key_service, KeyDraft, KeyHome, KeySpec};
 use crate::state::AppState;
 
 /// GET …/api-keys/new: the Add panel (htmx), or the page with it open (no JavaScript).
@@ -60,18 +61,6 @@ impl NewKeyFormData {
     }
 }
 
-/// The Add panel's name for each field of a new key.
-fn form_field(field: KeyField) -> &'static str {
-    match field {
-        KeyField::Name => "name",
-        KeyField::Description => "description",
-        KeyField::Type => "type",
-        KeyField::Scopes => "scopes",
-        KeyField::Expiry => "expiration",
-        KeyField::RateLimit => "rate_limit",
-    }
-}
-
 fn validate(form: &mut NewKeyForm, now: chrono::DateTime<chrono::Utc>) -> Option<KeySpec> {
     let scopes: Vec<&str> = [
         (form.scope_read, "read"),
@@ -92,9 +81,7 @@ fn validate(form: &mut NewKeyForm, now: chrono::DateTime<chrono::Utc>) -> Option
     match KeySpec::parse(draft) {
         Ok(spec) => Some(spec),
         Err(errors) => {
-            for (field, message) in errors.into_vec() {
-                form.errors.add(form_field(field), message);
-            }
+            add_key_errors(&mut form.errors, errors);
             None
         }
     }
@@ -138,18 +125,11 @@ async fn show_form_again(
     let mut page = ApiKeysPage::load(state, scope).await?;
     page.new_key = Some(view);
     if scope.htmx {
-        // htmx swaps only 2xx answers; re-target the panel so the messages land beside the fields.
-        let mut response = page.respond(StatusCode::OK, true, Fragment::Panel)?;
-        let headers = response.headers_mut();
-        headers.insert(
-            actix_web::http::header::HeaderName::from_static("hx-retarget"),
-            actix_web::http::header::HeaderValue::from_static("#panel"),
-        );
-        headers.insert(
-            actix_web::http::header::HeaderName::from_static("hx-reswap"),
-            actix_web::http::header::HeaderValue::from_static("innerHTML"),
-        );
-        Ok(response)
+        Ok(retarget(
+            page.respond(StatusCode::OK, true, Fragment::Panel)?,
+            "#panel",
+            "innerHTML",
+        ))
     } else {
         page.respond(StatusCode::UNPROCESSABLE_ENTITY, false, Fragment::Panel)
     }

@@ -23,6 +23,7 @@ use crate::domain::key_list::{
     KeyCursor, KeyFilter, KeyPosition, SearchText, StatusFilter, expiry_badge,
 };
 use crate::error::AppError;
+use crate::routes::page::no_store;
 use crate::routes::page::{Chrome, Tab, env_path, format_date_or, format_time, html};
 use crate::services;
 use crate::state::AppState;
@@ -234,19 +235,16 @@ impl ApiKeysPage {
         htmx: bool,
         target: Fragment,
     ) -> Result<HttpResponse, AppError> {
-        let mut response = match (htmx, target) {
+        let response = match (htmx, target) {
             (false, _) => html(status, self)?,
             (true, Fragment::Section) => html(status, &self.as_section())?,
             (true, Fragment::Panel) => html(status, &self.as_panel())?,
         };
-        if self.reveal.is_some() {
-            // Belt and braces: every page is no-store already; this one carries a secret.
-            response.headers_mut().insert(
-                actix_web::http::header::CACHE_CONTROL,
-                actix_web::http::header::HeaderValue::from_static("no-store"),
-            );
-        }
-        Ok(response)
+        Ok(if self.reveal.is_some() {
+            no_store(response)
+        } else {
+            response
+        })
     }
 }
 

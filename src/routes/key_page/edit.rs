@@ -1,7 +1,7 @@
 //! POST …/api-keys/{id}/edit: Save. The same validation as Add; on an error nothing is saved
 //! and the form comes back with the message beside the field.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
@@ -12,7 +12,8 @@ use crate::domain::api_key::{Expiry, RateLimit};
 use crate::domain::ids::KeyId;
 use crate::error::AppError;
 use crate::routes::page::{FieldErrors, KeyPath};
-use crate::services::keys::{EditDraft, KeyField};
+use crate::routes::page::{add_key_errors, retarget};
+use crate::services::keys::EditDraft;
 use crate::services::{self, keys as key_service};
 use crate::state::AppState;
 
@@ -45,17 +46,6 @@ impl EditFormData {
 }
 
 /// The Edit form's name for each field (the Add panel's names).
-fn form_field(field: KeyField) -> &'static str {
-    match field {
-        KeyField::Name => "name",
-        KeyField::Description => "description",
-        KeyField::Type => "type",
-        KeyField::Scopes => "scopes",
-        KeyField::Expiry => "expiration",
-        KeyField::RateLimit => "rate_limit",
-    }
-}
-
 fn validate(
     form: &mut EditForm,
     now: chrono::DateTime<chrono::Utc>,
@@ -72,9 +62,7 @@ fn validate(
     match draft.parse() {
         Ok(changes) => Some(changes),
         Err(errors) => {
-            for (field, message) in errors.into_vec() {
-                form.errors.add(form_field(field), message);
-            }
+            add_key_errors(&mut form.errors, errors);
             None
         }
     }
@@ -115,18 +103,11 @@ async fn show_form_again(
     let mut page = KeyPage::load(state, scope, id, Period::default()).await?;
     page.edit = view;
     if scope.htmx {
-        // htmx swaps only 2xx answers; re-target the form so the messages land beside the fields.
-        let mut response = page.respond(StatusCode::OK, true, Fragment::Edit)?;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::HeaderName::from_static("hx-retarget"),
-            header::HeaderValue::from_static("#key-edit"),
-        );
-        headers.insert(
-            header::HeaderName::from_static("hx-reswap"),
-            header::HeaderValue::from_static("outerHTML"),
-        );
-        Ok(response)
+        Ok(retarget(
+            page.respond(StatusCode::OK, true, Fragment::Edit)?,
+            "#key-edit",
+            "outerHTML",
+        ))
     } else {
         page.respond(StatusCode::UNPROCESSABLE_ENTITY, false, Fragment::Edit)
     }

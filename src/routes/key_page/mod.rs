@@ -8,7 +8,7 @@ pub mod rotate;
 pub mod show;
 
 use actix_web::HttpResponse;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use askama::Template;
 
 use crate::auth::permissions::Action;
@@ -19,6 +19,7 @@ use crate::domain::ids::KeyId;
 use crate::error::AppError;
 use crate::routes::activity::list::EventRow;
 use crate::routes::api_keys::{Reveal, base_path};
+use crate::routes::page::no_store;
 use crate::routes::page::{Chrome, FieldErrors, Tab, format_date_or, format_time, html};
 use crate::services;
 use crate::state::AppState;
@@ -203,19 +204,16 @@ impl KeyPage {
         htmx: bool,
         target: Fragment,
     ) -> Result<HttpResponse, AppError> {
-        let mut response = match (htmx, target) {
+        let response = match (htmx, target) {
             (false, _) => html(status, self)?,
             (true, Fragment::Section) => html(status, &self.as_section())?,
             (true, Fragment::Edit) => html(status, &self.as_edit())?,
         };
-        if self.reveal.is_some() {
-            // Belt and braces: every page is no-store already; this one carries a secret.
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                header::HeaderValue::from_static("no-store"),
-            );
-        }
-        Ok(response)
+        Ok(if self.reveal.is_some() {
+            no_store(response)
+        } else {
+            response
+        })
     }
 }
 
