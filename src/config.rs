@@ -29,6 +29,9 @@ pub struct Config {
     pub cache_revalidate_every: std::time::Duration,
     /// Peers whose `X-Forwarded-For` is believed (`KEYWARD_TRUSTED_PROXIES`, default none).
     pub trusted_proxies: crate::net::TrustedProxies,
+    /// Seals secrets stored in the database (`KEYWARD_SECRET_KEY`, or generated into the data
+    /// directory on first start); the same on every node.
+    pub secret_key: crate::secret_box::SecretKey,
 }
 
 impl std::fmt::Debug for Config {
@@ -48,11 +51,16 @@ fn var(name: &str) -> Option<String> {
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
+        let data_dir =
+            PathBuf::from(var("KEYWARD_DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
         let database = match var("DATABASE_URL") {
             Some(url) => DatabaseChoice::Url(url),
-            None => DatabaseChoice::Embedded(PathBuf::from(
-                var("KEYWARD_DATA_DIR").unwrap_or_else(|| "./data".to_owned()),
-            )),
+            None => DatabaseChoice::Embedded(data_dir.clone()),
+        };
+        let secret_key = match var("KEYWARD_SECRET_KEY") {
+            Some(hex) => crate::secret_box::SecretKey::parse_hex(&hex)
+                .map_err(|e| anyhow::anyhow!("KEYWARD_SECRET_KEY: {e}"))?,
+            None => crate::secret_box::SecretKey::load_or_create(&data_dir.join("secret.key"))?,
         };
         let key_prefix = match var("KEYWARD_KEY_PREFIX") {
             Some(p) => {
@@ -79,6 +87,7 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("KEYWARD_TRUSTED_PROXIES: {e}"))?,
                 None => crate::net::TrustedProxies::default(),
             },
+            secret_key,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod net;
 pub mod routes;
+pub mod secret_box;
 pub mod services;
 pub mod startup;
 pub mod state;

@@ -88,6 +88,7 @@ impl Application {
         let listener = TcpListener::bind(&config.bind)?;
         let address = listener.local_addr()?;
         let secure_cookies = config.secure_cookies;
+        let secrets = crate::secret_box::SecretBox::new(&config.secret_key);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             config,
@@ -97,6 +98,7 @@ impl Application {
             metrics,
             clock,
             cookie_key: cookie_key.clone(),
+            secrets,
         });
         let server = HttpServer::new(move || {
             let sessions =

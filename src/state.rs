@@ -20,6 +20,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Signs the session cookie and the sign-in form's CSRF cookie; shared by every node.
     pub cookie_key: actix_web::cookie::Key,
+    /// Seals and opens the secrets stored in the database (TOTP seeds, webhook secrets).
+    pub secrets: crate::secret_box::SecretBox,
 }
 
 impl AppState {

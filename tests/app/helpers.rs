@@ -99,6 +99,8 @@ fn template() -> &'static str {
     })
 }
 
+const TEST_SECRET_KEY: &str = "6b657977617264207465737420736563726574206b6579206f6e6c7921212121";
+
 pub struct TestApp {
     pub address: String,
     pub db_url: String,
@@ -185,6 +187,8 @@ async fn start_node(db_url: &str, adjust: impl FnOnce(&mut Config), clock: Share
         pool_size: 4,
         cache_revalidate_every: keyward::jobs::REVALIDATE_EVERY,
         trusted_proxies: Default::default(),
+        // One key for every node of a test: they share sealed secrets through the database.
+        secret_key: keyward::secret_box::SecretKey::parse_hex(TEST_SECRET_KEY).unwrap(),
     };
     adjust(&mut config);
     let app = Application::build_with_clock(config, clock).expect("build the application");
