@@ -83,6 +83,7 @@ impl Application {
             metrics.clone(),
             config.cache_revalidate_every,
             clock.clone(),
+            crate::secret_box::SecretBox::new(&config.secret_key),
         );
 
         let listener = TcpListener::bind(&config.bind)?;

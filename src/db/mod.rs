@@ -11,6 +11,7 @@ pub mod settings;
 pub mod types;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

@@ -7,6 +7,7 @@ pub mod key_format;
 pub mod key_list;
 pub mod project;
 pub mod user;
+pub mod webhook;
 
 /// Why a piece of input was refused, in words a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

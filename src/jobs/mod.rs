@@ -2,6 +2,7 @@
 //! cache revalidation, the usage flusher and roll-up, and the session sweeper. `finish` stops them all and
 //! writes whatever usage is still buffered.
 
+pub mod delivery;
 pub mod listener;
 
 use std::future::Future;
@@ -14,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::clock::SharedClock;
 use crate::db::{self, PgPool};
 use crate::metrics::{Metrics, ResultLabel};
+use crate::secret_box::SecretBox;
 use crate::verify::Verifier;
 use crate::verify::cache::POSITIVE_TTL;
 
@@ -21,6 +23,9 @@ use crate::verify::cache::POSITIVE_TTL;
 const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// Finished hours of usage are rolled up (and old rows pruned) this often, by one node at a time.
 const USAGE_ROLLUP_EVERY: Duration = Duration::from_secs(5 * 60);
+/// Webhook delivery history older than 30 days is pruned this often, by one node at a time.
+const DELIVERY_PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+const DELIVERY_HISTORY: chrono::TimeDelta = chrono::TimeDelta::days(30);
 /// Expired sessions are refused anyway; sweeping keeps the table small.
 const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
 /// Cached keys are checked against their row versions this often: well inside their lifetime,
@@ -30,6 +35,8 @@ pub const REVALIDATE_EVERY: Duration = Duration::from_secs(POSITIVE_TTL.as_secs(
 pub struct Jobs {
     stop: Arc<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
+    /// The webhook delivery worker's own thread (awc runs on a runtime of its own).
+    deliveries: Option<std::thread::JoinHandle<()>>,
     pool: PgPool,
     verifier: Arc<Verifier>,
     metrics: Arc<Metrics>,
@@ -44,8 +51,20 @@ impl Jobs {
         metrics: Arc<Metrics>,
         revalidate_every: Duration,
         clock: SharedClock,
+        secrets: SecretBox,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
+        let deliveries = delivery::start(
+            delivery::Worker {
+                pool: pool.clone(),
+                secrets,
+                clock: clock.clone(),
+                metrics: metrics.clone(),
+            },
+            stopped.clone(),
+        )
+        .map_err(|e| tracing::error!(error = %e, "the webhook delivery worker did not start"))
+        .ok();
         let tasks = vec![
             tokio::spawn(listener::run(
                 url.to_owned(),
@@ -63,8 +82,12 @@ impl Jobs {
                 move || flush_usage(&pool, &verifier, &metrics)
             }),
             every(USAGE_ROLLUP_EVERY, stopped.clone(), {
-                let pool = pool.clone();
+                let (pool, clock) = (pool.clone(), clock.clone());
                 move || roll_up_usage(&pool, &clock)
+            }),
+            every(DELIVERY_PRUNE_EVERY, stopped.clone(), {
+                let (pool, clock) = (pool.clone(), clock.clone());
+                move || prune_deliveries(&pool, &clock)
             }),
             every(SESSION_SWEEP_EVERY, stopped, {
                 let pool = pool.clone();
@@ -74,6 +97,7 @@ impl Jobs {
         Self {
             stop: Arc::new(stop),
             tasks,
+            deliveries,
             pool,
             verifier,
             metrics,
@@ -94,6 +118,9 @@ impl Jobs {
         self.signal_stop();
         for task in self.tasks {
             let _ = task.await;
+        }
+        if let Some(thread) = self.deliveries {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         let (pool, verifier, metrics) = (self.pool, self.verifier, self.metrics);
         let _ = tokio::task::spawn_blocking(move || flush_usage(&pool, &verifier, &metrics)).await;
@@ -185,6 +212,20 @@ fn roll_up_usage(pool: &PgPool, clock: &SharedClock) {
         ),
         Ok(None) => tracing::debug!("another node is rolling usage up"),
         Err(e) => tracing::warn!(error = %e, "rolling usage up failed; the next run retries"),
+    }
+}
+
+/// Deletes webhook deliveries older than 30 days; another node holding the lock skips this run.
+fn prune_deliveries(pool: &PgPool, clock: &SharedClock) {
+    let cutoff = clock.now() - DELIVERY_HISTORY;
+    let result = pool
+        .get()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut conn| Ok(db::webhooks::prune(&mut conn, cutoff)?));
+    match result {
+        Ok(Some(n)) => tracing::debug!(deleted = n, "pruned webhook delivery history"),
+        Ok(None) => tracing::debug!("another node is pruning webhook deliveries"),
+        Err(e) => tracing::warn!(error = %e, "pruning webhook deliveries failed"),
     }
 }
 

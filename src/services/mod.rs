@@ -8,6 +8,7 @@ pub mod members;
 pub mod projects;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -20,3 +20,4 @@ mod permissions;
 mod security;
 mod sessions;
 mod verify;
+mod webhooks;
