@@ -100,6 +100,7 @@ impl Application {
             clock,
             cookie_key: cookie_key.clone(),
             secrets,
+            leak_limiter: crate::state::leak_limiter(),
         });
         let server = HttpServer::new(move || {
             let sessions =

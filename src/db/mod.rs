@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod key_list;
+pub mod leaks;
 pub mod memberships;
 pub mod projects;
 pub mod schema;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod ids;
 pub mod key_format;
 pub mod key_list;
+pub mod leak;
 pub mod project;
 pub mod user;
 pub mod webhook;

@@ -26,6 +26,8 @@ const USAGE_ROLLUP_EVERY: Duration = Duration::from_secs(5 * 60);
 /// Webhook delivery history older than 30 days is pruned this often, by one node at a time.
 const DELIVERY_PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 const DELIVERY_HISTORY: chrono::TimeDelta = chrono::TimeDelta::days(30);
+/// Keys due an expiry warning are looked for this often (SPEC §12: at least once a minute).
+pub const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(20);
 /// Expired sessions are refused anyway; sweeping keeps the table small.
 const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
 /// Cached keys are checked against their row versions this often: well inside their lifetime,

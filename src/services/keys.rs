@@ -158,17 +158,31 @@ pub(crate) fn record_key_event(
     action: AuditAction,
     details: serde_json::Value,
 ) -> Result<(), AppError> {
+    record_key_event_with(
+        conn,
+        change,
+        environment_id,
+        key,
+        action,
+        details,
+        serde_json::Map::new(),
+    )
+}
+
+/// `record_key_event` whose webhook carries `extra` fields beside `data.key`.
+pub(crate) fn record_key_event_with(
+    conn: &mut PgConnection,
+    change: &Change,
+    environment_id: EnvironmentId,
+    key: &ApiKey,
+    action: AuditAction,
+    details: serde_json::Value,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<(), AppError> {
     change
         .actor
         .record(conn, Some(environment_id), key_target(key), action, details)?;
-    super::webhooks::announce_key_event(
-        conn,
-        environment_id,
-        action,
-        key,
-        change.now,
-        serde_json::Map::new(),
-    )
+    super::webhooks::announce_key_event(conn, environment_id, action, key, change.now, extra)
 }
 
 fn lock(

@@ -4,6 +4,7 @@
 
 pub mod key_list;
 pub mod keys;
+pub mod leaks;
 pub mod members;
 pub mod projects;
 pub mod usage;

@@ -189,6 +189,10 @@ async fn start_node(db_url: &str, adjust: impl FnOnce(&mut Config), clock: Share
         trusted_proxies: Default::default(),
         // One key for every node of a test: they share sealed secrets through the database.
         secret_key: keyward::secret_box::SecretKey::parse_hex(TEST_SECRET_KEY).unwrap(),
+        secret_scanning_keys: Default::default(),
+        leak_action: Default::default(),
+        // Tests move the clock and expect warnings soon after, not within a minute.
+        expiry_sweep_every: Duration::from_millis(200),
     };
     adjust(&mut config);
     let app = Application::build_with_clock(config, clock).expect("build the application");

@@ -14,6 +14,7 @@ mod conformance;
 mod envelope;
 mod hostile;
 mod key_page;
+mod leaks;
 mod list_at_scale;
 mod nodes;
 mod permissions;

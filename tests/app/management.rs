@@ -374,6 +374,7 @@ async fn the_openapi_document_lists_every_route_and_every_route_it_lists_exists(
         ("post", "/api/v1/api-keys/{id}/rotate"),
         ("get", "/api/v1/api-keys/{id}/usage"),
         ("get", "/api/v1/audit-events"),
+        ("post", "/api/v1/secret-scanning/github"),
         ("get", "/api/v1/openapi.json"),
     ];
     let paths = doc.json["paths"].as_object().unwrap();

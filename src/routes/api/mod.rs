@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod keys;
+pub mod leaks;
 pub mod openapi;
 pub mod verify;
 
@@ -120,6 +121,11 @@ api_operations! {
         ok: Reply::json(200, "Events, newest first, and the cursor of the next page.",
             of::<audit::AuditEventList>),
         refusals: [KEY_REFUSED, INVALID, INTERNAL];
+    post "/secret-scanning/github" => leaks::github, "GitHub secret-scanning partner reports: a live key named in one is switched off",
+        key: NoKey, request: Some(Request::required(openapi::array_of::<crate::domain::leak::ReportedToken>)), query: None,
+        ok: Reply::json(200, "GitHub's feedback: one entry per reported token.",
+            openapi::array_of::<crate::domain::leak::LeakFeedback>),
+        refusals: [openapi::LEAK_REFUSED, INTERNAL];
     get "/openapi.json" => openapi::document, "This document",
         key: NoKey, request: None, query: None,
         ok: Reply::json(200, "The OpenAPI 3.1 document of this API.", openapi::any_object),

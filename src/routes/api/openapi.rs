@@ -301,6 +301,28 @@ pub const EVERY_ROUTE: &[Reply] = &[
     .with_headers(ALLOW),
     Reply::json(413, "PAYLOAD_TOO_LARGE: the body is over 64 KiB.", error),
 ];
+/// A leak report refused before anything changes (SPEC §12).
+pub const LEAK_REFUSED: &[Reply] = &[
+    Reply::json(
+        401,
+        "UNAUTHENTICATED: the Github-Public-Key-Identifier / Github-Public-Key-Signature headers \
+         are missing, or the ECDSA P-256 signature over the raw body does not verify with a \
+         configured public key.",
+        error,
+    ),
+    Reply::json(
+        422,
+        "INVALID_INPUT: the body is not a JSON array of reported tokens, or carries more than \
+         1000.",
+        error,
+    ),
+    Reply::json(
+        429,
+        "RATE_LIMITED: too many reports from this address.",
+        error,
+    )
+    .with_headers(RETRY_AFTER),
+];
 pub const INTERNAL: &[Reply] = &[Reply::json(500, "INTERNAL: the server failed.", error)];
 /// The verification API's refusals (SPEC §5).
 pub const VERIFY_REFUSED: &[Reply] = &[
