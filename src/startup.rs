@@ -81,7 +81,10 @@ impl Application {
             pool.clone(),
             verifier.clone(),
             metrics.clone(),
-            config.cache_revalidate_every,
+            crate::jobs::Periods {
+                revalidate: config.cache_revalidate_every,
+                expiry_sweep: config.expiry_sweep_every,
+            },
             clock.clone(),
             crate::secret_box::SecretBox::new(&config.secret_key),
         );

@@ -34,6 +34,12 @@ const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
 /// so a key in use never drops out of memory while a missed notice is caught within this bound.
 pub const REVALIDATE_EVERY: Duration = Duration::from_secs(POSITIVE_TTL.as_secs() / 4);
 
+/// The periods of the tasks that tests shorten.
+pub struct Periods {
+    pub revalidate: Duration,
+    pub expiry_sweep: Duration,
+}
+
 pub struct Jobs {
     stop: Arc<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
@@ -51,10 +57,14 @@ impl Jobs {
         pool: PgPool,
         verifier: Arc<Verifier>,
         metrics: Arc<Metrics>,
-        revalidate_every: Duration,
+        every_so_often: Periods,
         clock: SharedClock,
         secrets: SecretBox,
     ) -> Self {
+        let Periods {
+            revalidate: revalidate_every,
+            expiry_sweep: expiry_sweep_every,
+        } = every_so_often;
         let (stop, stopped) = watch::channel(false);
         let deliveries = delivery::start(
             delivery::Worker {
@@ -86,6 +96,10 @@ impl Jobs {
             every(USAGE_ROLLUP_EVERY, stopped.clone(), {
                 let (pool, clock) = (pool.clone(), clock.clone());
                 move || roll_up_usage(&pool, &clock)
+            }),
+            every(expiry_sweep_every, stopped.clone(), {
+                let (pool, clock, verifier) = (pool.clone(), clock.clone(), verifier.clone());
+                move || warn_of_expiry(&pool, &clock, &verifier)
             }),
             every(DELIVERY_PRUNE_EVERY, stopped.clone(), {
                 let (pool, clock) = (pool.clone(), clock.clone());
@@ -214,6 +228,24 @@ fn roll_up_usage(pool: &PgPool, clock: &SharedClock) {
         ),
         Ok(None) => tracing::debug!("another node is rolling usage up"),
         Err(e) => tracing::warn!(error = %e, "rolling usage up failed; the next run retries"),
+    }
+}
+
+/// Writes the expiry warnings that are due (each once for the cluster, whichever node finds it).
+fn warn_of_expiry(pool: &PgPool, clock: &SharedClock, verifier: &Verifier) {
+    let change = crate::services::Change {
+        actor: db::audit::Actor::system(),
+        now: clock.now(),
+        cache: verifier.cache.clone(),
+    };
+    let result = pool
+        .get()
+        .map_err(|e| crate::error::AppError::Unexpected(e.into()))
+        .and_then(|mut conn| crate::services::expiry::sweep(&mut conn, &change));
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(warnings = n, "sent expiry warnings"),
+        Err(e) => tracing::warn!(error = ?e, "looking for keys about to expire failed"),
     }
 }
 

@@ -219,6 +219,7 @@ pub fn create(
         let Some(key) = db::api_keys::insert(conn, &new)? else {
             return Ok(None);
         };
+        super::expiry::arm(conn, key.id, key.expires_at, change.now)?;
         record_key_event(
             conn,
             change,
@@ -402,6 +403,9 @@ pub fn update(
         let Some(updated) = db::api_keys::update(conn, id, &changes)? else {
             return Ok(None);
         };
+        if updated.expires_at != before.key.expires_at {
+            super::expiry::arm(conn, id, updated.expires_at, change.now)?;
+        }
         let switched = updated.enabled != before.key.enabled;
         let edited = updated.name != before.key.name
             || updated.description != before.key.description

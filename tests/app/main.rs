@@ -12,6 +12,7 @@ mod auth;
 mod browser;
 mod conformance;
 mod envelope;
+mod expiry;
 mod hostile;
 mod key_page;
 mod leaks;
