@@ -191,6 +191,7 @@ async fn a_signed_report_of_a_live_key_switches_it_off_on_every_node_with_badge_
         .unwrap();
     assert_eq!(types, ["api_key.leaked", "api_key.disabled"]);
     let payload: String = webhook_deliveries::table
+        .filter(webhook_deliveries::event_type.eq("api_key.leaked"))
         .select(webhook_deliveries::payload)
         .first(&mut app.conn())
         .unwrap();

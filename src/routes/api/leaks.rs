@@ -12,6 +12,8 @@ use crate::state::AppState;
 
 pub const KEY_ID_HEADER: &str = "Github-Public-Key-Identifier";
 pub const SIGNATURE_HEADER: &str = "Github-Public-Key-Signature";
+/// Past this many client addresses in the rate limiter, idle ones are dropped.
+const TRACKED_ADDRESSES: usize = 10_000;
 
 fn header<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
     req.headers()
@@ -34,6 +36,10 @@ pub async fn github(
         .as_deref()
         .and_then(|a| a.parse().ok())
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    // Forget addresses whose budget is full again, so a spread-out flood cannot grow the map.
+    if state.leak_limiter.len() > TRACKED_ADDRESSES {
+        state.leak_limiter.retain_recent();
+    }
     if let Err(wait) = state.leak_limiter.check_key(&address) {
         let secs = wait
             .wait_time_from(governor::clock::Clock::now(
