@@ -741,3 +741,82 @@ async fn every_path_that_changes_a_key_writes_its_event_to_the_outbox() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_delivery_held_by_a_node_that_died_is_sent_by_another_once_its_lease_runs_out() {
+    let clock = ManualClock::starting_at(Utc::now());
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    let receiver = Receiver::start().await;
+    let (id, _) = make_key(&app, ENV, "orphan", &["read"], None);
+    add_endpoint(&app, &admin, &receiver.url).await;
+    // Another node switched the key off and claimed the event in one go (its lease runs 60 s
+    // on the clock), then died before sending: no worker could see the row before that claim.
+    let now = keyward::clock::Clock::now(&*clock);
+    let change = keyward::services::Change {
+        actor: Default::default(),
+        now,
+        cache: std::sync::Arc::new(keyward::verify::cache::KeyCache::new()),
+    };
+    let env_id = app.environment_id(ENV);
+    let claimed = app
+        .conn()
+        .transaction::<_, keyward::error::AppError, _>(|conn| {
+            keyward::services::keys::set_enabled(conn, env_id, id, false, &change)?;
+            Ok(keyward::db::webhooks::claim_due(
+                conn,
+                now,
+                TimeDelta::seconds(60),
+                10,
+            )?)
+        })
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    clock.advance(TimeDelta::seconds(30));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(receiver.received().is_empty(), "held by its lease");
+    clock.advance(TimeDelta::seconds(31));
+    eventually(
+        Duration::from_secs(5),
+        "the orphaned delivery sent",
+        async || receiver.received().len() == 1,
+    )
+    .await;
+    let row = tried(&app, 2).await;
+    assert_eq!(row.state, "delivered");
+}
+
+#[tokio::test]
+async fn delivery_history_is_pruned_after_30_days_by_one_node_at_a_time() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    let (id, _) = make_key(&app, ENV, "old news", &["read"], None);
+    add_endpoint(&app, &admin, "https://example.invalid/hook").await;
+    admin.switch(id, false).await;
+    admin.switch(id, true).await;
+    let mut conn = app.conn();
+    diesel::sql_query(
+        "UPDATE webhook_deliveries SET created_at = now() - interval '31 days'
+          WHERE id = (SELECT min(id) FROM webhook_deliveries)",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    // Another node pruning at the same moment: this one skips.
+    let mut other = app.conn();
+    other
+        .transaction::<_, diesel::result::Error, _>(|other| {
+            diesel::sql_query(format!(
+                "SELECT pg_advisory_xact_lock({})",
+                keyward::db::webhooks::PRUNE_LOCK
+            ))
+            .execute(other)?;
+            let skipped =
+                keyward::db::webhooks::prune(&mut conn, Utc::now() - TimeDelta::days(30)).unwrap();
+            assert_eq!(skipped, None);
+            Ok(())
+        })
+        .unwrap();
+    let pruned = keyward::db::webhooks::prune(&mut conn, Utc::now() - TimeDelta::days(30)).unwrap();
+    assert_eq!(pruned, Some(1));
+    assert_eq!(deliveries(&app).len(), 1);
+}
