@@ -436,3 +436,60 @@ async fn oversize_reports_are_refused_before_anything_changes() {
         "VALID"
     );
 }
+
+/// Everything the app logs in this test process, at debug level.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_plaintext_key_or_webhook_secret_reaches_a_log_line() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+        .with_writer(move || writer.clone())
+        .try_init();
+    let scanner = Scanner::new();
+    let keys = scanner.keys.clone();
+    let app = spawn_app_with(move |c| c.secret_scanning_keys = keys).await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    let receiver = crate::webhooks::Receiver::start().await;
+    receiver.answer(&[500]);
+    let (_, secret) = crate::webhooks::add_endpoint(&app, &admin, &receiver.url).await;
+    let plaintext = app.create_key(&admin, "logged?", &["read"]).await;
+    verify(&app.address, Some(&plaintext), None).await;
+    let (status, _) = report(
+        &app.address,
+        &scanner,
+        json!([{"token": plaintext, "type": "kw", "url": LEAK_URL, "source": "content"}]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    eventually(
+        Duration::from_secs(15),
+        "the events delivered after a retry",
+        async || receiver.received().len() >= 3,
+    )
+    .await;
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("leak report named a live key"),
+        "the logs were captured"
+    );
+    assert!(!logs.contains(&plaintext), "a plaintext key in the logs");
+    assert!(!logs.contains(&secret), "a webhook secret in the logs");
+    assert!(
+        !logs.contains(&secret["whsec_".len()..]),
+        "a webhook secret in the logs"
+    );
+}
