@@ -635,6 +635,10 @@ async fn walk_every_page(app: &TestApp, b: &Client, v: Viewport) -> Findings {
     found
         .check(b, &axe, v, "a new endpoint with its one-time secret")
         .await;
+    save_screenshot(
+        &format!("webhook-secret-{}.png", v.name),
+        &b.screenshot().await.unwrap(),
+    );
     click(b, Locator::XPath("//a[normalize-space()='Done']")).await;
     wait_for(
         b,
@@ -642,6 +646,10 @@ async fn walk_every_page(app: &TestApp, b: &Client, v: Viewport) -> Findings {
     )
     .await;
     found.check(b, &axe, v, "a webhook endpoint's page").await;
+    save_screenshot(
+        &format!("webhook-{}.png", v.name),
+        &b.screenshot().await.unwrap(),
+    );
 
     b.goto(&format!("{}/admin", app.address)).await.unwrap();
     wait_for(b, Locator::XPath("//h1[normalize-space()='Admin']")).await;
