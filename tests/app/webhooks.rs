@@ -421,6 +421,12 @@ async fn an_event_written_while_the_receiver_is_down_is_delivered_when_it_comes_
     admin.switch(id, false).await;
     let first = tried(&app, 1).await;
     assert_eq!((first.state.as_str(), first.last_status), ("pending", None));
+    eventually(
+        Duration::from_secs(10),
+        "the pending count on /metrics",
+        async || metric(&app.address, "keyward_webhook_deliveries_pending").await == 1.0,
+    )
+    .await;
 
     let receiver = Receiver::on(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
     clock.advance(TimeDelta::seconds(5));
