@@ -5,6 +5,7 @@ mod helpers;
 
 mod management;
 
+mod accounts;
 mod activity;
 mod api_keys;
 mod audit;
