@@ -689,3 +689,131 @@ async fn webdriver_scripts_run_while_the_pages_csp_still_refuses_inline_script()
     axe_violations(b, &axe_source()).await;
     browser.close().await;
 }
+
+async fn fill(b: &Client, id: &str, text: &str) {
+    let field = b.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn heading(b: &Client, text: &str) {
+    wait_for(
+        b,
+        Locator::XPath(&format!("//h1[normalize-space()='{text}']")),
+    )
+    .await;
+}
+
+/// The account page, the two-factor set-up and sign-in, the recovery codes, an administrator's
+/// reset and the forced new password: each step at phone size, each passing axe-core.
+#[tokio::test]
+async fn the_account_and_two_factor_steps_work_on_a_phone_and_pass_axe() {
+    use chrono::TimeDelta;
+    use keyward::clock::Clock;
+    let clock = ManualClock::starting_at(chrono::Utc::now());
+    let app = spawn_app_with_clock(clock.clone()).await;
+    app.create_user(
+        "member@example.com",
+        Some((keyward::domain::user::Role::Member, ENV)),
+    );
+    let browser = browser().await;
+    let b = &browser.client;
+    let axe = axe_source();
+    let mut found = Findings::default();
+    resize(b, PHONE).await;
+    sign_in(b, &app.address, ADMIN_EMAIL).await;
+
+    click(b, Locator::XPath("//a[@class='who']")).await;
+    heading(b, "Your account").await;
+    found.check(b, &axe, PHONE, "the account page").await;
+
+    fill(b, "current-password", "not my password").await;
+    fill(b, "new-password", "short").await;
+    // The browser's own minlength check would stop the form; the server's message is the test.
+    b.execute(
+        "document.getElementById('new-password').removeAttribute('minlength');",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(b, Locator::XPath(&button("Save password"))).await;
+    wait_for(b, Locator::Css("#current-password[aria-invalid]")).await;
+    found
+        .check(b, &axe, PHONE, "the account page with invalid input")
+        .await;
+
+    click(b, Locator::XPath(&button("Set up two-factor"))).await;
+    heading(b, "Set up two-factor").await;
+    found.check(b, &axe, PHONE, "the two-factor set-up").await;
+    let secret = b
+        .find(Locator::Id("totp-secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let code = |at: i64| {
+        let bytes = totp_rs::Secret::try_from_base32(&secret)
+            .unwrap()
+            .as_bytes()
+            .to_vec();
+        totp_rs::Builder::new()
+            .with_secret(bytes)
+            .build()
+            .unwrap()
+            .generate(u64::try_from(at).unwrap())
+            .to_string()
+    };
+    fill(b, "setup-code", "000000").await;
+    click(b, Locator::XPath(&button("Turn on two-factor"))).await;
+    wait_for(b, Locator::Css("#setup-code[aria-invalid]")).await;
+    found
+        .check(b, &axe, PHONE, "the two-factor set-up with a wrong code")
+        .await;
+    fill(b, "setup-code", &code(clock.now().timestamp())).await;
+    click(b, Locator::XPath(&button("Turn on two-factor"))).await;
+    heading(b, "Two-factor authentication is on").await;
+    found.check(b, &axe, PHONE, "the recovery codes").await;
+    click(b, Locator::XPath(&button("Continue"))).await;
+    wait_for(b, Locator::XPath(&button("Turn off two-factor"))).await;
+
+    click(b, Locator::XPath(&button("Sign out"))).await;
+    wait_for(b, Locator::Id("email")).await;
+    fill(b, "email", ADMIN_EMAIL).await;
+    fill(b, "password", PASSWORD).await;
+    click(b, Locator::XPath(&button("Sign in"))).await;
+    heading(b, "Two-factor authentication").await;
+    found.check(b, &axe, PHONE, "the sign-in's code step").await;
+    clock.advance(TimeDelta::seconds(30));
+    fill(b, "code", &code(clock.now().timestamp())).await;
+    click(b, Locator::XPath(&button("Verify"))).await;
+    heading(b, "API Keys").await;
+
+    b.goto(&format!("{}/admin", app.address)).await.unwrap();
+    click(
+        b,
+        Locator::XPath("//button[@aria-label='Reset password of member@example.com']"),
+    )
+    .await;
+    let one_time = wait_for(b, Locator::Id("one-time-password"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    found
+        .check(b, &axe, PHONE, "the Admin page with a one-time password")
+        .await;
+
+    click(b, Locator::XPath(&button("Sign out"))).await;
+    wait_for(b, Locator::Id("email")).await;
+    fill(b, "email", "member@example.com").await;
+    fill(b, "password", &one_time).await;
+    click(b, Locator::XPath(&button("Sign in"))).await;
+    heading(b, "Choose a new password").await;
+    found.check(b, &axe, PHONE, "the forced new password").await;
+    fill(b, "new-password", "a brand new password 42").await;
+    click(b, Locator::XPath(&button("Save password"))).await;
+    heading(b, "API Keys").await;
+    browser.close().await;
+    found.assert_none();
+}
