@@ -435,6 +435,10 @@ async fn two_factor_sign_in_needs_the_code_and_nothing_is_reachable_before_it() 
     assert_eq!(post.status, StatusCode::FORBIDDEN);
     assert!(app.keys().is_empty());
 
+    // The code form is a form like any other: without its token, refused.
+    let forged = person.post_raw("/login/code", &[("code", "123456")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
     // The code of the set-up's own step was used already: never twice.
     let replayed = person.submit_code(&totp_at(&secret, unix(&clock))).await;
     assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);

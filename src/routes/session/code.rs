@@ -84,11 +84,10 @@ pub async fn submit(
     }
     let accepted = match PresentedCode::parse(&form.into_inner().code) {
         Ok(code) => {
-            let state = state.clone();
+            let (shared, checked) = (state.clone(), user.clone());
             let actor = Actor::user(user.id, &user.email, client_ip(&req));
-            let user = user.clone();
-            services::run(&state.pool.clone(), move |conn| {
-                accounts::check_second_factor(conn, &state.secrets, &user, &code, now, &actor)
+            services::run(&state.pool, move |conn| {
+                accounts::check_second_factor(conn, &shared.secrets, &checked, &code, now, &actor)
             })
             .await?
         }
