@@ -212,6 +212,17 @@ async fn a_wrong_current_password_or_a_short_new_one_changes_nothing() {
             .contains("A password needs at least 12 characters.")
     );
 
+    let forged = here
+        .post_raw(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no token, no change");
+
     assert_eq!(elsewhere.get(&keys_path(ENV)).await.status, StatusCode::OK);
     assert_eq!(here.get("/account").await.status, StatusCode::OK);
     signed_in(&app, ADMIN_EMAIL, PASSWORD).await;
