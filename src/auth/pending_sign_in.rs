@@ -26,7 +26,7 @@ pub fn issue(
     user: UserId,
     password_hash: &str,
     now: DateTime<Utc>,
-) -> Cookie<'static> {
+) -> anyhow::Result<Cookie<'static>> {
     let until = (now + LIFETIME).timestamp();
     let value = format!("{user}.{until}.{}", password_tag(password_hash));
     let mut jar = CookieJar::new();
@@ -34,12 +34,12 @@ pub fn issue(
     let mut cookie = jar
         .get(COOKIE)
         .cloned()
-        .unwrap_or_else(|| Cookie::new(COOKIE, ""));
+        .ok_or_else(|| anyhow::anyhow!("the signed cookie jar lost its cookie"))?;
     cookie.set_path("/login");
     cookie.set_http_only(true);
     cookie.set_same_site(SameSite::Strict);
     cookie.set_secure(secure);
-    cookie
+    Ok(cookie)
 }
 
 /// A pending sign-in as its cookie presents it: the user and the password tag it was earned
@@ -84,7 +84,7 @@ mod tests {
     fn a_pending_sign_in_is_signed_short_lived_and_bound_to_the_password() {
         let key = Key::generate();
         let now = Utc::now();
-        let cookie = issue(&key, false, UserId(7), "$argon2id$hash", now);
+        let cookie = issue(&key, false, UserId(7), "$argon2id$hash", now).unwrap();
         let req = TestRequest::default()
             .cookie(cookie.clone())
             .to_http_request();

@@ -155,7 +155,7 @@ pub async fn submit(
                 user.id,
                 &user.password_hash,
                 now,
-            );
+            )?;
             let mut response =
                 super::code::code_page(StatusCode::OK, form_token(&req, &state)?, None)?;
             response
