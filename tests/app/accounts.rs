@@ -803,3 +803,43 @@ async fn the_last_active_admin_cannot_be_disabled_or_demoted() {
     let refused = keyward::services::users::set_disabled(&mut conn, other, true, &system);
     assert!(refused.is_err());
 }
+
+#[tokio::test]
+async fn an_unknown_keyward_require_2fa_stops_the_start() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .env("KEYWARD_REQUIRE_2FA", "sometimes")
+        // Nothing else is touched before the configuration is refused.
+        .env(
+            "KEYWARD_SECRET_KEY",
+            "6b657977617264207465737420736563726574206b6579206f6e6c7921212121",
+        )
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("KEYWARD_BIND", "127.0.0.1:0")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("KEYWARD_REQUIRE_2FA must be none, admins or all"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn two_factor_works_on_every_node_that_shares_the_secret_key() {
+    let app = spawn_app().await;
+    let here = signed_in(&app, ADMIN_EMAIL, PASSWORD).await;
+    let now = Utc::now().timestamp();
+    let (secret, _) = set_up_two_factor(&here, now).await;
+    let other = new_node(&app.db_url, |_| {}).await;
+    let person = Client::new(&other);
+    assert_eq!(
+        person.sign_in(ADMIN_EMAIL, PASSWORD).await.status,
+        StatusCode::OK
+    );
+    // The next step's code: within the tolerance, and later than the set-up's.
+    let answer = person.submit_code(&totp_at(&secret, now + 30)).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert_eq!(person.get(&keys_path(ENV)).await.status, StatusCode::OK);
+}
