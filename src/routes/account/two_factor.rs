@@ -64,11 +64,16 @@ fn qr_svg(text: &str) -> Result<String, AppError> {
     use qrcode::render::svg;
     let code = qrcode::QrCode::new(text.as_bytes())
         .map_err(|e| AppError::Unexpected(anyhow::anyhow!("drawing the QR code: {e}")))?;
-    Ok(code
+    let document = code
         .render::<svg::Color<'_>>()
         .min_dimensions(200, 200)
         .quiet_zone(true)
-        .build())
+        .build();
+    // Inline in HTML, the standalone document's XML declaration has no place.
+    Ok(match document.find("<svg") {
+        Some(start) => document[start..].to_owned(),
+        None => document,
+    })
 }
 
 #[derive(Template)]
