@@ -745,6 +745,7 @@ async fn the_account_and_two_factor_steps_work_on_a_phone_and_pass_axe() {
     click(b, Locator::XPath(&button("Set up two-factor"))).await;
     heading(b, "Set up two-factor").await;
     found.check(b, &axe, PHONE, "the two-factor set-up").await;
+    save_screenshot("two-factor-setup-phone.png", &b.screenshot().await.unwrap());
     let secret = b
         .find(Locator::Id("totp-secret"))
         .await
@@ -774,8 +775,10 @@ async fn the_account_and_two_factor_steps_work_on_a_phone_and_pass_axe() {
     click(b, Locator::XPath(&button("Turn on two-factor"))).await;
     heading(b, "Two-factor authentication is on").await;
     found.check(b, &axe, PHONE, "the recovery codes").await;
+    save_screenshot("recovery-codes-phone.png", &b.screenshot().await.unwrap());
     click(b, Locator::XPath(&button("Continue"))).await;
     wait_for(b, Locator::XPath(&button("Turn off two-factor"))).await;
+    save_screenshot("account-phone.png", &b.screenshot().await.unwrap());
 
     click(b, Locator::XPath(&button("Sign out"))).await;
     wait_for(b, Locator::Id("email")).await;
