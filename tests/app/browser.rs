@@ -878,6 +878,13 @@ async fn the_key_page_and_the_bulk_revoke_confirmation_pass_axe_for_owners_and_m
             &format!("key-page-{}.png", v.name),
             &b.screenshot().await.unwrap(),
         );
+        // The whole page in one picture, to check its look.
+        resize(b, Viewport { height: 2600, ..v }).await;
+        save_screenshot(
+            &format!("key-page-whole-{}.png", v.name),
+            &b.screenshot().await.unwrap(),
+        );
+        resize(b, v).await;
 
         b.goto(&format!("{}{}", app.address, keys_path(ENV)))
             .await
