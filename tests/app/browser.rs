@@ -708,9 +708,9 @@ fn row_of(name: &str) -> String {
     format!("//tr[.//span[@class='key-name' and normalize-space()='{name}']]")
 }
 
-/// Search, paging and a bulk Switch off, as a person does them, with the pages' scripts on
+/// Search, paging, a bulk Switch off and a confirmed bulk revocation, as a person does them, with the pages' scripts on
 /// (htmx swaps the list in place) or off (plain forms, links and redirects).
-async fn search_paging_and_bulk_switch_off(scripts: Scripts) {
+async fn search_paging_and_bulk_actions(scripts: Scripts) {
     let app = spawn_app().await;
     // The oldest key, so it is on the second page; then 60 newer ones.
     make_key(&app, ENV, "Needle service", &["read"], None);
@@ -786,18 +786,60 @@ async fn search_paging_and_bulk_switch_off(scripts: Scripts) {
     assert_eq!(flash.text().await.unwrap(), "Switched off 2 keys.");
     let off: Vec<_> = app.keys().into_iter().filter(|k| !k.enabled).collect();
     assert_eq!(off.len(), 2);
+    if scripts == Scripts::On {
+        // The page's box ticks every row of the page, and clears them again.
+        let ticked = async || {
+            b.find_all(Locator::Css("input[name='key']:checked"))
+                .await
+                .unwrap()
+                .len()
+        };
+        click(b, Locator::Css("[data-select-page]")).await;
+        assert_eq!(ticked().await, 50);
+        click(b, Locator::Css("[data-select-page]")).await;
+        assert_eq!(ticked().await, 0);
+    }
+
+    // Revoke selected asks first, naming the key; confirmed, the row stays listed, revoked.
+    click(
+        b,
+        Locator::XPath(&format!("{}//input[@name='key']", row_of("key 57"))),
+    )
+    .await;
+    click(b, Locator::XPath(&button("Revoke selected"))).await;
+    let panel = wait_for(b, Locator::Css(".side-panel.confirm")).await;
+    assert!(panel.text().await.unwrap().contains("key 57"));
+    assert!(app.keys().iter().all(|k| k.revoked_at.is_none()));
+    click(b, Locator::XPath(&button("Revoke 1 key"))).await;
+    wait_for(
+        b,
+        Locator::XPath(&format!(
+            "{}[contains(@class, 'revoked')]",
+            row_of("key 57")
+        )),
+    )
+    .await;
+    let flash = b.find(Locator::Css("p.flash")).await.unwrap();
+    assert_eq!(flash.text().await.unwrap(), "Revoked 1 key.");
+    let revoked: Vec<_> = app
+        .keys()
+        .into_iter()
+        .filter(|k| k.revoked_at.is_some())
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(revoked, [keys[57]]);
     assert!(off.iter().all(|k| k.id == keys[59] || k.id == keys[58]));
     browser.close().await;
 }
 
 #[tokio::test]
-async fn search_paging_and_bulk_switch_off_work_with_javascript() {
-    search_paging_and_bulk_switch_off(Scripts::On).await;
+async fn search_paging_bulk_switch_off_and_bulk_revoke_work_with_javascript() {
+    search_paging_and_bulk_actions(Scripts::On).await;
 }
 
 #[tokio::test]
-async fn search_paging_and_bulk_switch_off_work_without_javascript() {
-    search_paging_and_bulk_switch_off(Scripts::Off).await;
+async fn search_paging_bulk_switch_off_and_bulk_revoke_work_without_javascript() {
+    search_paging_and_bulk_actions(Scripts::Off).await;
 }
 
 /// The key page's Usage chart in each period: the SVG (an image with a label that states the

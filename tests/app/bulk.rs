@@ -343,7 +343,7 @@ async fn owners_see_a_checkbox_on_each_live_row_and_the_bulk_buttons() {
         !page.contains(&format!("value=\"{gone}\" form=\"bulk-form\"")),
         "a revoked key has none"
     );
-    assert!(page.contains("Select every key on this page"));
+    assert!(page.contains("<input type=\"checkbox\" data-select-page> Select this page"));
 }
 
 #[tokio::test]
