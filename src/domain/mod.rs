@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod bulk;
 pub mod ids;
 pub mod key_format;
 pub mod key_list;

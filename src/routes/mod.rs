@@ -86,6 +86,10 @@ pub fn configure_dashboard(cfg: &mut web::ServiceConfig) {
         web::post().to(api_keys::search::submit),
     )
     .route(
+        &format!("{ENV}/api-keys/bulk"),
+        web::post().to(api_keys::bulk::submit),
+    )
+    .route(
         &format!("{ENV}/api-keys/new"),
         web::get().to(api_keys::create::show),
     )

@@ -3,6 +3,7 @@
 //! call exactly one of them.
 
 pub mod accounts;
+pub mod bulk;
 pub mod key_list;
 pub mod keys;
 pub mod members;

@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod browser;
+mod bulk;
 mod conformance;
 mod envelope;
 mod hostile;
