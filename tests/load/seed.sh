@@ -118,6 +118,7 @@ histogram_term=$(sql -tAc "SELECT regexp_replace(b, '.*-', '') FROM pg_stats,
                     WHERE tablename = 'api_keys' AND attname = 'name' AND b ~ '-[0-9]{5}$' LIMIT 1")
 chart_key=$(sql -tAc "SELECT api_key_id FROM api_key_usage_hourly GROUP BY 1 ORDER BY 1 LIMIT 1")
 
+echo "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 : >"$work/samples.tsv"
 measure() { # label, then curl's arguments
   local label=$1
@@ -176,6 +177,7 @@ for _ in $(seq 1 "$EXPORTS"); do
   export_once "100 000 events (api_key.updated)" "?action=api_key.updated"
 done
 export_once "1 000 000 events (all)" ""
+echo "load average after measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$work/samples.tsv" "$work/server.log" "$work/exports.tsv" "$REQUESTS" <<'PY'
 import re, statistics, sys
