@@ -6,6 +6,7 @@ pub mod key_list;
 pub mod leaks;
 pub mod memberships;
 pub mod projects;
+pub mod recovery_codes;
 pub mod schema;
 pub mod sessions;
 pub mod settings;

@@ -22,6 +22,12 @@ pub enum AuditAction {
     UserEnabled,
     UserAdminGranted,
     UserAdminRevoked,
+    UserPasswordChanged,
+    UserPasswordReset,
+    UserTwoFactorEnabled,
+    UserTwoFactorDisabled,
+    UserRecoveryCodeUsed,
+    UserSignedOutEverywhere,
     ProjectCreated,
     WebhookCreated,
     WebhookDisabled,
@@ -31,7 +37,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 28] = [
         Self::ApiKeyCreated,
         Self::ApiKeyEnabled,
         Self::ApiKeyDisabled,
@@ -48,6 +54,12 @@ impl AuditAction {
         Self::UserEnabled,
         Self::UserAdminGranted,
         Self::UserAdminRevoked,
+        Self::UserPasswordChanged,
+        Self::UserPasswordReset,
+        Self::UserTwoFactorEnabled,
+        Self::UserTwoFactorDisabled,
+        Self::UserRecoveryCodeUsed,
+        Self::UserSignedOutEverywhere,
         Self::ProjectCreated,
         Self::WebhookCreated,
         Self::WebhookDisabled,
@@ -95,6 +107,12 @@ impl AuditAction {
             Self::UserEnabled => "user.enabled",
             Self::UserAdminGranted => "user.admin_granted",
             Self::UserAdminRevoked => "user.admin_revoked",
+            Self::UserPasswordChanged => "user.password_changed",
+            Self::UserPasswordReset => "user.password_reset",
+            Self::UserTwoFactorEnabled => "user.two_factor_enabled",
+            Self::UserTwoFactorDisabled => "user.two_factor_disabled",
+            Self::UserRecoveryCodeUsed => "user.recovery_code_used",
+            Self::UserSignedOutEverywhere => "user.signed_out_everywhere",
             Self::ProjectCreated => "project.created",
             Self::WebhookCreated => "webhook.created",
             Self::WebhookDisabled => "webhook.disabled",

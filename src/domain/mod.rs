@@ -2,11 +2,13 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod bulk;
 pub mod ids;
 pub mod key_format;
 pub mod key_list;
 pub mod leak;
 pub mod project;
+pub mod two_factor;
 pub mod user;
 pub mod webhook;
 

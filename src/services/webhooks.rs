@@ -169,38 +169,77 @@ pub fn announce_key_event(
     now: DateTime<Utc>,
     extra: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), AppError> {
+    announce(conn, environment_id, action, &[(key, extra)], now)
+}
+
+/// `announce_key_event` for many keys at once (bulk actions): one look-up of the endpoints and
+/// batched inserts, an event (with its own id) per key.
+pub fn announce_key_events(
+    conn: &mut PgConnection,
+    environment_id: EnvironmentId,
+    action: AuditAction,
+    keys: &[ApiKey],
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let keys: Vec<_> = keys.iter().map(|k| (k, serde_json::Map::new())).collect();
+    announce(conn, environment_id, action, &keys, now)
+}
+
+/// Rows per INSERT: well under PostgreSQL's 65 535 bind parameters.
+const ROWS_PER_INSERT: usize = 1000;
+
+fn announce(
+    conn: &mut PgConnection,
+    environment_id: EnvironmentId,
+    action: AuditAction,
+    keys: &[(&ApiKey, serde_json::Map<String, serde_json::Value>)],
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
     let endpoints = db::webhooks::subscribed(conn, environment_id, action.as_str())?;
     if endpoints.is_empty() {
         return Ok(());
     }
-    let event_id = format!("evt_{}", crate::auth::random_token(16)?);
-    // The management API's own rendering of a key: the same fields, never a secret.
-    let key_json = crate::routes::api::keys::ApiKeyJson::snapshot(key.clone(), now);
-    let mut data = serde_json::Map::new();
-    data.insert(
-        "key".to_owned(),
-        serde_json::to_value(key_json).map_err(|e| AppError::Unexpected(e.into()))?,
-    );
-    data.extend(extra);
-    let payload = json!({
-        "id": event_id,
-        "type": action.as_str(),
-        "created_at": now,
-        "data": data,
-    })
-    .to_string();
-    let rows: Vec<_> = endpoints
-        .into_iter()
-        .map(|endpoint_id| db::webhooks::NewDelivery {
-            endpoint_id,
-            event_id: &event_id,
-            event_type: action.as_str(),
-            payload: &payload,
-            created_at: now,
-            next_attempt_at: now,
+    let mut events = Vec::with_capacity(keys.len());
+    for (key, extra) in keys {
+        let event_id = format!("evt_{}", crate::auth::random_token(16)?);
+        // The management API's own rendering of a key: the same fields, never a secret.
+        let key_json = crate::routes::api::keys::ApiKeyJson::snapshot((*key).clone(), now);
+        let mut data = serde_json::Map::new();
+        data.insert(
+            "key".to_owned(),
+            serde_json::to_value(key_json).map_err(|e| AppError::Unexpected(e.into()))?,
+        );
+        data.extend(extra.clone());
+        let payload = json!({
+            "id": event_id,
+            "type": action.as_str(),
+            "created_at": now,
+            "data": data,
+        })
+        .to_string();
+        events.push((event_id, payload));
+    }
+    let rows: Vec<_> = events
+        .iter()
+        .flat_map(|(event_id, payload)| {
+            endpoints
+                .iter()
+                .map(move |endpoint_id| db::webhooks::NewDelivery {
+                    endpoint_id: *endpoint_id,
+                    event_id,
+                    event_type: action.as_str(),
+                    payload,
+                    created_at: now,
+                    next_attempt_at: now,
+                })
         })
         .collect();
-    db::webhooks::insert_deliveries(conn, &rows)?;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        db::webhooks::insert_deliveries(conn, chunk)?;
+    }
     Ok(())
 }
 

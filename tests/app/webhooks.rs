@@ -826,3 +826,40 @@ async fn delivery_history_is_pruned_after_30_days_by_one_node_at_a_time() {
     assert_eq!(pruned, Some(1));
     assert_eq!(deliveries(&app).len(), 1);
 }
+
+#[tokio::test]
+async fn a_bulk_switch_off_sends_each_key_its_own_event() {
+    let app = spawn_app().await;
+    let admin = app.signed_in_as(Who::Admin).await;
+    let (a, _) = make_key(&app, ENV, "bulk a", &["read"], None);
+    let (b, _) = make_key(&app, ENV, "bulk b", &["read"], None);
+    let receiver = Receiver::start().await;
+    add_endpoint(&app, &admin, &receiver.url).await;
+    let (a_id, b_id) = (a.to_string(), b.to_string());
+    let form = [
+        ("action", "off"),
+        ("view", ""),
+        ("key", a_id.as_str()),
+        ("key", b_id.as_str()),
+    ];
+    let answer = admin
+        .post_form(&format!("{}/bulk", keys_path(ENV)), &form)
+        .await;
+    assert!(answer.status.is_success() || answer.status.is_redirection());
+    let got = eventually(Duration::from_secs(5), "two bulk events", async || {
+        let got = receiver.received();
+        (got.len() == 2).then_some(got)
+    })
+    .await;
+    let mut keys: Vec<i64> = got
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            assert_eq!(body["type"], "api_key.disabled");
+            body["data"]["key"]["id"].as_i64().unwrap()
+        })
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, [a.get(), b.get()]);
+    assert_ne!(got[0].json()["id"], got[1].json()["id"]);
+}
