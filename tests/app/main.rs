@@ -12,6 +12,7 @@ mod auth;
 mod browser;
 mod conformance;
 mod envelope;
+mod forward_auth;
 mod hostile;
 mod key_page;
 mod list_at_scale;
