@@ -1,6 +1,8 @@
 //! `/api/v1/auth` (SPEC §13): directly, every code with its status and headers; through a real
 //! nginx (`gateway` below), the configuration the README shows.
 
+mod gateway;
+
 use diesel::prelude::*;
 use keyward::db::schema::api_keys;
 use keyward::domain::api_key::KeyType;
