@@ -24,6 +24,10 @@ fn the_readme_shows_the_nginx_server_block_the_tests_run() {
         README.contains(&format!("```nginx\n{block}\n```")),
         "README.md must quote docs/gateways/nginx.conf verbatim in an nginx code block"
     );
+    assert!(
+        block.contains("server 127.0.0.1:8080;") && block.contains("server 127.0.0.1:3000;"),
+        "the tests point these two addresses at their own servers"
+    );
 }
 
 fn nginx_binary() -> PathBuf {
@@ -72,8 +76,8 @@ impl Nginx {
         let port = free_port();
         let server = SERVER_BLOCK
             .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
-            .replace("http://127.0.0.1:8080", keyward)
-            .replace("http://127.0.0.1:3000", upstream);
+            .replace("server 127.0.0.1:8080;", &format!("server {};", host(keyward)))
+            .replace("server 127.0.0.1:3000;", &format!("server {};", host(upstream)));
         let d = dir.display();
         let config = format!(
             "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
@@ -110,6 +114,11 @@ impl Nginx {
         .await;
         nginx
     }
+}
+
+/// `127.0.0.1:PORT` of a base URL.
+fn host(base: &str) -> &str {
+    base.trim_start_matches("http://")
 }
 
 fn read(path: &Path) -> String {
