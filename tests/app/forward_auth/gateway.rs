@@ -76,8 +76,14 @@ impl Nginx {
         let port = free_port();
         let server = SERVER_BLOCK
             .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
-            .replace("server 127.0.0.1:8080;", &format!("server {};", host(keyward)))
-            .replace("server 127.0.0.1:3000;", &format!("server {};", host(upstream)));
+            .replace(
+                "server 127.0.0.1:8080;",
+                &format!("server {};", host(keyward)),
+            )
+            .replace(
+                "server 127.0.0.1:3000;",
+                &format!("server {};", host(upstream)),
+            );
         let d = dir.display();
         let config = format!(
             "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
