@@ -11,6 +11,7 @@
 #
 #   bash tests/load/gateway.sh                  # 64 connections, 5 rounds of 5 s per route
 #   CONNECTIONS=128 ROUNDS=3 DURATION=10s bash tests/load/gateway.sh
+#   ROUTES="bare fauth" NGINX_WORKERS=1 bash tests/load/gateway.sh   # a subset; nginx's workers
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,6 +22,8 @@ THREADS=${THREADS:-2}
 PORT=${PORT:-18797}
 NGINX_PORT=${NGINX_PORT:-18798}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18799}
+NGINX_WORKERS=${NGINX_WORKERS:-auto}
+ROUTES=${ROUTES:-bare fauth auth verify}
 command -v wrk >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; }
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$nginx" ] || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq nginx >/dev/null; nginx=/usr/sbin/nginx; }
@@ -57,9 +60,9 @@ key=$(curl -fs -b "$jar" -c "$jar" --data "name=load&type=secret&scope_read=on&e
 
 # nginx: the README's configuration pointed at this run's ports, one location more that skips
 # the check, and the upstream as a second server.
-python3 - "$work" "$PORT" "$NGINX_PORT" "$UPSTREAM_PORT" <<'PY'
+python3 - "$work" "$PORT" "$NGINX_PORT" "$UPSTREAM_PORT" "$NGINX_WORKERS" <<'PY'
 import sys
-work, port, nginx_port, upstream_port = sys.argv[1:5]
+work, port, nginx_port, upstream_port, workers = sys.argv[1:6]
 block = open("docs/gateways/nginx.conf").read()
 block = (block.replace("listen 80;", f"listen 127.0.0.1:{nginx_port} reuseport;")
               .replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{port};")
@@ -67,7 +70,7 @@ block = (block.replace("listen 80;", f"listen 127.0.0.1:{nginx_port} reuseport;"
 end = block.rstrip().rfind("}")
 block = block[:end] + "    location /bare/ {\n        auth_request off;\n        proxy_pass http://service;\n    }\n}\n"
 open(f"{work}/nginx.conf", "w").write(f"""daemon off;
-worker_processes auto;
+worker_processes {workers};
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
@@ -102,9 +105,13 @@ LUA
 misses_before=$(curl -fs "$base/metrics" | awk '/^keyward_key_cache_misses_total/ {print $2}')
 
 run() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@"; }
+# CPU seconds (user + system) spent so far by a process and its children's threads.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+nginx_procs() { echo "$nginx_pid" $(pgrep -P "$nginx_pid"); }
 for name in bare fauth auth verify; do : >"$work/$name.out"; done
 for round in $(seq 1 "$ROUNDS"); do
-  for name in bare fauth auth verify; do
+  for name in $ROUTES; do
+    k0=$(ticks $server); n0=$(ticks $(nginx_procs))
     case $name in
       bare) out=$(run -H "X-API-Key: $key" "$proxy/bare/x") ;;
       fauth) out=$(run -H "X-API-Key: $key" "$proxy/x") ;;
@@ -113,7 +120,9 @@ for round in $(seq 1 "$ROUNDS"); do
       verify) out=$(run -s "$work/verify.lua" "$base/api/v1/keys/verify") ;;
     esac
     echo "$out" >>"$work/$name.out"
-    printf 'round %s %-6s %s\n' "$round" "$name" "$(grep Requests/sec <<<"$out")"
+    k1=$(ticks $server); n1=$(ticks $(nginx_procs)); hz=$(getconf CLK_TCK)
+    printf 'round %s %-6s %s   CPU s: keyward %.1f, nginx %.1f\n' "$round" "$name" \
+      "$(grep Requests/sec <<<"$out")" "$(bc -l <<<"($k1 - $k0) / $hz")" "$(bc -l <<<"($n1 - $n0) / $hz")"
     grep -E "Non-2xx|Socket errors" <<<"$out" || true
   done
 done
@@ -128,12 +137,15 @@ def rounds(name):
         return [float(v) * {"us": 1e-3, "ms": 1, "s": 1e3}[u] for v, u in re.findall(rf"\s{p}%\s+([\d.]+)(us|ms|s)", text)]
     return [float(x) for x in re.findall(r"Requests/sec:\s+([\d.]+)", text)], pct(50), pct(99)
 r = {name: rounds(name) for name in ("bare", "fauth", "auth", "verify")}
+r = {name: v for name, v in r.items() if v[0]}
 med = statistics.median
 print(f"\n== summary: {len(r['bare'][0])} alternating rounds, medians")
 labels = {"bare": "nginx, no check     ", "fauth": "nginx + auth_request", "auth": "GET  /api/v1/auth   ", "verify": "POST /api/v1/keys/verify"}
 for name, (rps, p50, p99) in r.items():
     print(f"{labels[name]} {med(rps):9.0f} req/s   p50 {med(p50):6.3f} ms   p99 {med(p99):6.3f} ms")
 def ratio(a, b, what, target):
+    if a not in r or b not in r:
+        return
     rs = [x / y for x, y in zip(r[a][0], r[b][0])]
     print(f"{what}: {med(rs):.2f} (rounds: {', '.join(f'{x:.2f}' for x in rs)})   target {target}")
 ratio("fauth", "bare", "throughput forward-auth / bare proxy", ">= 0.50")
