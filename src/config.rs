@@ -32,6 +32,39 @@ pub struct Config {
     /// Seals secrets stored in the database (`KEYWARD_SECRET_KEY`, or generated into the data
     /// directory on first start); the same on every node.
     pub secret_key: crate::secret_box::SecretKey,
+    /// Who must use two-factor sign-in (`KEYWARD_REQUIRE_2FA`: `none`, `admins`, `all`).
+    pub require_2fa: Require2fa,
+}
+
+/// Who must set up two-factor sign-in before anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Require2fa {
+    #[default]
+    None,
+    Admins,
+    All,
+}
+
+impl Require2fa {
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        match text.trim() {
+            "none" => Ok(Self::None),
+            "admins" => Ok(Self::Admins),
+            "all" => Ok(Self::All),
+            other => Err(anyhow::anyhow!(
+                "KEYWARD_REQUIRE_2FA must be none, admins or all, not {other:?}"
+            )),
+        }
+    }
+
+    /// Whether a user with this admin flag must have two-factor on.
+    pub fn applies_to(self, is_admin: bool) -> bool {
+        match self {
+            Self::None => false,
+            Self::Admins => is_admin,
+            Self::All => true,
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -41,6 +74,7 @@ impl std::fmt::Debug for Config {
             .field("key_prefix", &self.key_prefix)
             .field("secure_cookies", &self.secure_cookies)
             .field("pool_size", &self.pool_size)
+            .field("require_2fa", &self.require_2fa)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +122,29 @@ impl Config {
                 None => crate::net::TrustedProxies::default(),
             },
             secret_key,
+            require_2fa: match var("KEYWARD_REQUIRE_2FA") {
+                Some(v) => Require2fa::parse(&v)?,
+                None => Require2fa::default(),
+            },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn require_2fa_takes_three_words_and_refuses_the_rest() {
+        assert_eq!(Require2fa::parse("none").ok(), Some(Require2fa::None));
+        assert_eq!(Require2fa::parse("admins").ok(), Some(Require2fa::Admins));
+        assert_eq!(Require2fa::parse(" all ").ok(), Some(Require2fa::All));
+        for bad in ["", "yes", "Admins", "everyone"] {
+            assert!(Require2fa::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Require2fa::Admins.applies_to(true));
+        assert!(!Require2fa::Admins.applies_to(false));
+        assert!(Require2fa::All.applies_to(false));
+        assert!(!Require2fa::None.applies_to(true));
     }
 }

@@ -17,6 +17,9 @@ pub enum AppError {
     Forbidden,
     #[error("Sign in to continue.")]
     Unauthenticated,
+    /// Signed in, but the account must take a step first (a new password, two-factor set-up).
+    #[error("Finish setting up your account to continue.")]
+    AccountSetupRequired,
     #[error("This form has expired or did not come from Keyward. Reload the page and try again.")]
     Csrf,
     /// A valid request the thing's current state does not allow (a revoked key cannot change).
@@ -54,6 +57,9 @@ impl From<diesel::result::Error> for AppError {
     }
 }
 
+/// Where a signed-in person goes while their account needs a step before anything else.
+pub const ACCOUNT_SETUP_PATH: &str = "/account/required";
+
 #[derive(Template)]
 #[template(path = "pages/error.html")]
 struct ErrorPage<'a> {
@@ -68,7 +74,7 @@ impl ResponseError for AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unauthenticated => StatusCode::SEE_OTHER,
+            Self::Unauthenticated | Self::AccountSetupRequired => StatusCode::SEE_OTHER,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +90,12 @@ impl ResponseError for AppError {
             // /login answers htmx requests with HX-Redirect, so a redirected XHR navigates too.
             return HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/login"))
+                .finish();
+        }
+        if let Self::AccountSetupRequired = self {
+            // That page answers htmx requests with HX-Redirect, as /login does.
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, ACCOUNT_SETUP_PATH))
                 .finish();
         }
         let mut response = HttpResponse::build(status);

@@ -3,6 +3,26 @@
 (function () {
   "use strict";
 
+  // Controls that need this file (the page's select-all checkbox) show only once it runs.
+  document.documentElement.classList.add("js");
+
+  // The page's checkbox ticks or clears every row's; a row's keeps it in step.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.type !== "checkbox") return;
+    var rows = document.querySelectorAll('input[name="key"][form="bulk-form"]');
+    if (box.hasAttribute("data-select-page")) {
+      rows.forEach(function (row) { row.checked = box.checked; });
+      return;
+    }
+    if (box.name !== "key") return;
+    var all = document.querySelector("[data-select-page]");
+    if (!all) return;
+    var ticked = Array.prototype.filter.call(rows, function (row) { return row.checked; }).length;
+    all.checked = ticked > 0 && ticked === rows.length;
+    all.indeterminate = ticked > 0 && ticked < rows.length;
+  });
+
   function fallbackCopy(text) {
     var area = document.createElement("textarea");
     area.value = text;

@@ -21,8 +21,8 @@ use crate::error::AppError;
 
 pub const HEADER: &str = "X-CSRF-Token";
 pub const FIELD: &str = "csrf_token";
-/// The one unsafe request made before a session exists.
-const SIGN_IN_PATH: &str = "/login";
+/// The unsafe requests made before a session exists: the password, then the two-factor code.
+const PRE_SESSION_PATHS: [&str; 2] = ["/login", "/login/code"];
 /// The largest dashboard form we accept; the API routes have their own JSON limit.
 pub const FORM_LIMIT: usize = crate::middleware::BODY_LIMIT;
 
@@ -58,7 +58,7 @@ pub async fn guard(
     if is_safe(req.method()) {
         return next.call(req).await;
     }
-    let expected = if req.path() == SIGN_IN_PATH {
+    let expected = if PRE_SESSION_PATHS.contains(&req.path()) {
         // Before sign-in there is no session: the form's token is checked against its cookie.
         let state = req
             .app_data::<actix_web::web::Data<crate::state::AppState>>()

@@ -4,6 +4,7 @@ pub mod csrf;
 pub mod current_user;
 pub mod login_csrf;
 pub mod password;
+pub mod pending_sign_in;
 pub mod permissions;
 pub mod scope;
 pub mod session_store;

@@ -322,3 +322,113 @@ pub fn update(
         LIVE_NAME_CONSTRAINT,
     )
 }
+
+/// Locks every key of this environment among `ids` (`FOR UPDATE`, in id order so two bulk
+/// changes never wait on each other crosswise), with their earlier secrets. Ids of other
+/// environments' keys, or of no key, are simply not among the answer.
+pub fn lock_many(
+    conn: &mut PgConnection,
+    environment_id: EnvironmentId,
+    ids: &[KeyId],
+) -> QueryResult<Vec<LockedKey>> {
+    let keys: Vec<ApiKey> = api_keys::table
+        .filter(api_keys::environment_id.eq(environment_id))
+        .filter(api_keys::id.eq_any(ids))
+        .order(api_keys::id.asc())
+        .select(ApiKey::as_select())
+        .for_update()
+        .load(conn)?;
+    let locked_ids: Vec<KeyId> = keys.iter().map(|k| k.id).collect();
+    let rows: Vec<(KeyId, PreviousSecret)> = api_key_previous_secrets::table
+        .filter(api_key_previous_secrets::api_key_id.eq_any(&locked_ids))
+        .order(api_key_previous_secrets::id.desc())
+        .select((
+            api_key_previous_secrets::api_key_id,
+            PreviousSecret::as_select(),
+        ))
+        .load(conn)?;
+    let mut previous: std::collections::HashMap<KeyId, Vec<PreviousSecret>> = Default::default();
+    for (id, secret) in rows {
+        previous.entry(id).or_default().push(secret);
+    }
+    Ok(keys
+        .into_iter()
+        .map(|key| LockedKey {
+            previous: previous.remove(&key.id).unwrap_or_default(),
+            key,
+        })
+        .collect())
+}
+
+/// Sets the switch of each of these keys to `enabled`, in one statement. The caller holds the
+/// rows' locks and has left out revoked keys.
+pub fn set_enabled_many(
+    conn: &mut PgConnection,
+    ids: &[KeyId],
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<ApiKey>> {
+    diesel::update(api_keys::table.filter(api_keys::id.eq_any(ids)))
+        .set((api_keys::enabled.eq(enabled), api_keys::updated_at.eq(now)))
+        .returning(ApiKey::as_returning())
+        .get_results(conn)
+}
+
+/// Revokes each of these keys for good, ending their earlier secrets, in two statements. The
+/// caller holds the rows' locks and has left out keys already revoked.
+pub fn revoke_many(
+    conn: &mut PgConnection,
+    ids: &[KeyId],
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<ApiKey>> {
+    diesel::delete(
+        api_key_previous_secrets::table.filter(api_key_previous_secrets::api_key_id.eq_any(ids)),
+    )
+    .execute(conn)?;
+    diesel::update(api_keys::table.filter(api_keys::id.eq_any(ids)))
+        .set((
+            api_keys::revoked_at.eq(now),
+            api_keys::enabled.eq(false),
+            api_keys::updated_at.eq(now),
+        ))
+        .returning(ApiKey::as_returning())
+        .get_results(conn)
+}
+
+/// One notice per changed key, each naming that key's digests, sent in one statement (inside
+/// the caller's transaction, so only on commit). A notice per key keeps every payload far
+/// below PostgreSQL's 8000-byte limit, however many keys change at once.
+pub fn notify_each_changed(conn: &mut PgConnection, keys: &[Vec<KeyDigest>]) -> QueryResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let payloads: Vec<String> = keys
+        .iter()
+        .map(|digests| {
+            digests
+                .iter()
+                .map(|d| hex::encode(d.as_bytes()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    diesel::sql_query("SELECT pg_notify($1, payload) FROM unnest($2) AS payload")
+        .bind::<Text, _>(CHANGE_CHANNEL)
+        .bind::<diesel::sql_types::Array<Text>, _>(payloads)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The keys of this environment among `ids`, newest first; other ids are left out.
+pub fn find_many(
+    conn: &mut PgConnection,
+    environment_id: EnvironmentId,
+    ids: &[KeyId],
+) -> QueryResult<Vec<ApiKey>> {
+    api_keys::table
+        .filter(api_keys::environment_id.eq(environment_id))
+        .filter(api_keys::id.eq_any(ids))
+        .order((api_keys::created_at.desc(), api_keys::id.desc()))
+        .select(ApiKey::as_select())
+        .load(conn)
+}

@@ -32,6 +32,18 @@ pub fn record(conn: &mut PgConnection, event: &NewAuditEvent<'_>) -> QueryResult
         .map(|_| ())
 }
 
+/// Appends many events in as few statements as PostgreSQL's bind limit allows (one for any
+/// bulk change the dashboard can send).
+pub fn record_many(conn: &mut PgConnection, events: &[NewAuditEvent<'_>]) -> QueryResult<()> {
+    // 14 columns a row; PostgreSQL takes at most 65 535 bind parameters a statement.
+    for chunk in events.chunks(4000) {
+        diesel::insert_into(audit_events::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Queryable)]
 pub struct AuditRow {
     pub action: String,
@@ -167,6 +179,42 @@ impl Actor {
     /// Keyward itself (expiry warnings, background work).
     pub fn system() -> Self {
         Self::default()
+    }
+
+    /// Appends one event per target, all with the same action, in one statement; call it
+    /// inside the transaction that makes the changes.
+    pub fn record_each(
+        &self,
+        conn: &mut PgConnection,
+        environment_id: Option<EnvironmentId>,
+        action: AuditAction,
+        events: &[(AuditTarget<'_>, serde_json::Value)],
+    ) -> QueryResult<()> {
+        let written: Vec<(String, String)> = events
+            .iter()
+            .map(|(target, details)| (target.to_string(), details.to_string()))
+            .collect();
+        let rows: Vec<NewAuditEvent<'_>> = events
+            .iter()
+            .zip(&written)
+            .map(|((target, _), (target_text, details))| NewAuditEvent {
+                actor_user_id: self.user_id,
+                actor_key_id: self.key_id,
+                client_ip: self.ip.as_deref(),
+                environment_id,
+                target: target_text,
+                action: action.as_str(),
+                details: details.clone(),
+                actor_type: self.kind.as_str(),
+                actor_email: self.email.as_deref(),
+                actor_key_masked: self.key_masked.as_deref(),
+                target_type: Some(target.kind()),
+                target_id: Some(target.id()),
+                target_name: Some(target.name()),
+                target_masked: target.masked(),
+            })
+            .collect();
+        record_many(conn, &rows)
     }
 
     /// Appends one event; call it inside the transaction that makes the change.

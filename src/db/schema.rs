@@ -108,11 +108,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    recovery_codes (user_id, digest) {
+        user_id -> Int8,
+        digest -> Bytea,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     sessions (id_digest) {
         id_digest -> Bytea,
         user_id -> Nullable<Int8>,
         state -> Text,
         expires_at -> Timestamptz,
+        handle -> Nullable<Text>,
+        signed_in_at -> Nullable<Timestamptz>,
+        last_seen_at -> Nullable<Timestamptz>,
+        user_agent -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
     }
 }
 
@@ -132,6 +145,9 @@ diesel::table! {
         is_admin -> Bool,
         disabled_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        must_change_password -> Bool,
+        totp_secret -> Nullable<Bytea>,
+        totp_last_step -> Nullable<Int8>,
     }
 }
 
@@ -143,6 +159,7 @@ diesel::joinable!(api_keys -> users (created_by));
 diesel::joinable!(environments -> projects (project_id));
 diesel::joinable!(memberships -> environments (environment_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -155,6 +172,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     environments,
     memberships,
     projects,
+    recovery_codes,
     sessions,
     settings,
     users,

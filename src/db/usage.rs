@@ -179,6 +179,45 @@ pub fn roll_up(conn: &mut PgConnection, now: DateTime<Utc>) -> QueryResult<Optio
 }
 
 #[derive(QueryableByName)]
+struct KeyCount {
+    #[diesel(sql_type = BigInt)]
+    api_key_id: i64,
+    #[diesel(sql_type = BigInt)]
+    valid: i64,
+}
+
+/// Valid verifications since `since` of each of these keys that had any: hourly roll-ups for
+/// the hours before the roll-up mark (from the start of `since`'s hour), minute rows after it.
+/// Keys without any are left out.
+pub fn valid_since(
+    conn: &mut PgConnection,
+    key_ids: &[KeyId],
+    since: DateTime<Utc>,
+) -> QueryResult<Vec<(KeyId, i64)>> {
+    let rows: Vec<KeyCount> = diesel::sql_query(
+        "WITH mark AS (SELECT COALESCE((SELECT rolled_up_to FROM api_key_usage_rollup \
+                                        WHERE id = 1), '-infinity'::timestamptz) AS t), \
+         counts AS ( \
+           SELECT h.api_key_id, h.valid FROM api_key_usage_hourly h, mark \
+           WHERE h.api_key_id = ANY($1) AND h.hour >= $2 AND h.hour < mark.t AND h.valid > 0 \
+           UNION ALL \
+           SELECT u.api_key_id, u.count FROM api_key_usage u, mark \
+           WHERE u.api_key_id = ANY($1) AND u.minute >= GREATEST($3, mark.t) AND u.code = $4) \
+         SELECT api_key_id, SUM(valid)::bigint AS valid FROM counts \
+         GROUP BY api_key_id HAVING SUM(valid) > 0",
+    )
+    .bind::<Array<BigInt>, _>(key_ids.iter().map(|id| id.get()).collect::<Vec<_>>())
+    .bind::<Timestamptz, _>(hour_of(since))
+    .bind::<Timestamptz, _>(since)
+    .bind::<Text, _>(VALID_CODE)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (KeyId(r.api_key_id), r.valid))
+        .collect())
+}
+
+#[derive(QueryableByName)]
 struct HourRow {
     #[diesel(sql_type = Timestamptz)]
     hour: DateTime<Utc>,

@@ -14,11 +14,18 @@ pub struct User {
     pub is_admin: bool,
     pub disabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    pub must_change_password: bool,
+    /// Sealed with `KEYWARD_SECRET_KEY`; `None` while two-factor is off.
+    pub totp_secret: Option<Vec<u8>>,
+    pub totp_last_step: Option<i64>,
 }
 
 impl User {
     pub fn is_disabled(&self) -> bool {
         self.disabled_at.is_some()
+    }
+    pub fn has_two_factor(&self) -> bool {
+        self.totp_secret.is_some()
     }
 }
 
@@ -82,4 +89,60 @@ pub fn set_admin(conn: &mut PgConnection, id: UserId, is_admin: bool) -> QueryRe
     diesel::update(users::table.find(id))
         .set(users::is_admin.eq(is_admin))
         .execute(conn)
+}
+
+/// A new password hash; `must_change` marks an administrator's one-time password.
+pub fn set_password(
+    conn: &mut PgConnection,
+    id: UserId,
+    password_hash: &str,
+    must_change: bool,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::must_change_password.eq(must_change),
+        ))
+        .execute(conn)
+}
+
+/// Turns two-factor on (a sealed secret, the step its set-up code used) or off (`None`).
+pub fn set_totp(
+    conn: &mut PgConnection,
+    id: UserId,
+    sealed_secret: Option<&[u8]>,
+    last_step: Option<i64>,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::totp_secret.eq(sealed_secret),
+            users::totp_last_step.eq(last_step),
+        ))
+        .execute(conn)
+}
+
+/// Records `step` as used if it is later than the last one used: 1 when the code is accepted,
+/// 0 when this step (or a later one) was used already. One statement, so two nodes cannot both
+/// accept the same code.
+pub fn accept_totp_step(conn: &mut PgConnection, id: UserId, step: i64) -> QueryResult<usize> {
+    diesel::update(
+        users::table.find(id).filter(
+            users::totp_last_step
+                .is_null()
+                .or(users::totp_last_step.lt(step)),
+        ),
+    )
+    .set(users::totp_last_step.eq(step))
+    .execute(conn)
+}
+
+/// The active administrators, locked until the transaction ends, so that two administrators
+/// removing each other at once cannot both succeed.
+pub fn lock_active_admins(conn: &mut PgConnection) -> QueryResult<Vec<UserId>> {
+    users::table
+        .filter(users::is_admin.eq(true))
+        .filter(users::disabled_at.is_null())
+        .select(users::id)
+        .for_update()
+        .load(conn)
 }

@@ -20,11 +20,17 @@ pub enum AuditAction {
     UserEnabled,
     UserAdminGranted,
     UserAdminRevoked,
+    UserPasswordChanged,
+    UserPasswordReset,
+    UserTwoFactorEnabled,
+    UserTwoFactorDisabled,
+    UserRecoveryCodeUsed,
+    UserSignedOutEverywhere,
     ProjectCreated,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 15] = [
+    pub const ALL: [AuditAction; 21] = [
         Self::ApiKeyCreated,
         Self::ApiKeyEnabled,
         Self::ApiKeyDisabled,
@@ -39,6 +45,12 @@ impl AuditAction {
         Self::UserEnabled,
         Self::UserAdminGranted,
         Self::UserAdminRevoked,
+        Self::UserPasswordChanged,
+        Self::UserPasswordReset,
+        Self::UserTwoFactorEnabled,
+        Self::UserTwoFactorDisabled,
+        Self::UserRecoveryCodeUsed,
+        Self::UserSignedOutEverywhere,
         Self::ProjectCreated,
     ];
 
@@ -63,6 +75,12 @@ impl AuditAction {
             Self::UserEnabled => "user.enabled",
             Self::UserAdminGranted => "user.admin_granted",
             Self::UserAdminRevoked => "user.admin_revoked",
+            Self::UserPasswordChanged => "user.password_changed",
+            Self::UserPasswordReset => "user.password_reset",
+            Self::UserTwoFactorEnabled => "user.two_factor_enabled",
+            Self::UserTwoFactorDisabled => "user.two_factor_disabled",
+            Self::UserRecoveryCodeUsed => "user.recovery_code_used",
+            Self::UserSignedOutEverywhere => "user.signed_out_everywhere",
             Self::ProjectCreated => "project.created",
         }
     }

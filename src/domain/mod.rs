@@ -2,10 +2,12 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod bulk;
 pub mod ids;
 pub mod key_format;
 pub mod key_list;
 pub mod project;
+pub mod two_factor;
 pub mod user;
 
 /// Why a piece of input was refused, in words a person can act on.

@@ -1,5 +1,6 @@
 //! The only list of URLs.
 
+pub mod account;
 pub mod activity;
 pub mod admin;
 pub mod api;
@@ -40,7 +41,38 @@ pub fn configure_dashboard(cfg: &mut web::ServiceConfig) {
     .route("/", web::get().to(home::show))
     .route("/login", web::get().to(session::login::show))
     .route("/login", web::post().to(session::login::submit))
+    .route("/login/code", web::post().to(session::code::submit))
     .route("/logout", web::post().to(session::logout::submit))
+    .route("/account", web::get().to(account::page::show))
+    .route(
+        "/account/password",
+        web::post().to(account::password::change),
+    )
+    .route(
+        "/account/sessions/sign-out-others",
+        web::post().to(account::sessions::sign_out_others),
+    )
+    .route(
+        "/account/sessions/{handle}/sign-out",
+        web::post().to(account::sessions::sign_out),
+    )
+    .route(
+        "/account/two-factor/setup",
+        web::get().to(account::two_factor::setup),
+    )
+    .route(
+        "/account/two-factor",
+        web::post().to(account::two_factor::confirm),
+    )
+    .route(
+        "/account/two-factor/off",
+        web::post().to(account::two_factor::turn_off),
+    )
+    .route("/account/required", web::get().to(account::required::show))
+    .route(
+        "/account/required/password",
+        web::post().to(account::required::new_password),
+    )
     .route(
         &format!("{ENV}/api-keys"),
         web::get().to(api_keys::list::show),
@@ -52,6 +84,10 @@ pub fn configure_dashboard(cfg: &mut web::ServiceConfig) {
     .route(
         &format!("{ENV}/api-keys/search"),
         web::post().to(api_keys::search::submit),
+    )
+    .route(
+        &format!("{ENV}/api-keys/bulk"),
+        web::post().to(api_keys::bulk::submit),
     )
     .route(
         &format!("{ENV}/api-keys/new"),
@@ -123,6 +159,14 @@ pub fn configure_dashboard(cfg: &mut web::ServiceConfig) {
     .route(
         "/admin/users/{user_id}/admin",
         web::post().to(admin::users::set_admin),
+    )
+    .route(
+        "/admin/users/{user_id}/password-reset",
+        web::post().to(admin::users::reset_password),
+    )
+    .route(
+        "/admin/users/{user_id}/two-factor-reset",
+        web::post().to(admin::users::reset_two_factor),
     )
     .route("/admin/projects", web::post().to(admin::projects::create));
 }

@@ -223,3 +223,20 @@ pub fn add_key_errors(
         form.add(key_form_field(field), message);
     }
 }
+
+const FLASH_KEY: &str = "flash";
+
+/// A message for the next page this session shows (a plain form's change, then its redirect).
+pub fn set_flash(session: &Session, message: &str) -> Result<(), AppError> {
+    Ok(session.insert(FLASH_KEY, message)?)
+}
+
+/// The message left by the change before the redirect, once.
+pub fn take_flash(session: &Session) -> Option<String> {
+    // `remove` marks the session changed even when the key is absent, which would write the
+    // session row on every list view; only a message actually there is worth a write.
+    if !session.contains_key(FLASH_KEY) {
+        return None;
+    }
+    session.remove_as::<String>(FLASH_KEY).and_then(Result::ok)
+}

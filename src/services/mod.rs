@@ -2,6 +2,8 @@
 //! event and change notice inside it, and updates this node's cache after commit; handlers
 //! call exactly one of them.
 
+pub mod accounts;
+pub mod bulk;
 pub mod key_list;
 pub mod keys;
 pub mod members;

@@ -11,6 +11,18 @@ use crate::domain::user::{DisplayName, Email};
 use crate::error::AppError;
 
 pub const EMAIL_TAKEN: &str = "A user with this email already exists.";
+pub const LAST_ADMIN: &str =
+    "This is the last active administrator: make someone else an administrator first.";
+
+/// Refuses a change that would leave no active administrator. The admins' rows stay locked
+/// until the transaction ends, so two administrators removing each other cannot both succeed.
+fn keep_an_admin(conn: &mut PgConnection, losing: UserId) -> Result<(), AppError> {
+    let admins = db::users::lock_active_admins(conn)?;
+    if admins.iter().all(|id| *id == losing) && admins.contains(&losing) {
+        return Err(Invalid::new(LAST_ADMIN).into());
+    }
+    Ok(())
+}
 
 /// A new account whose password is already hashed (argon2 runs before any connection is held).
 pub struct NewAccount {
@@ -63,6 +75,9 @@ pub fn set_disabled(
     }
     conn.transaction(|conn| {
         let person = db::users::find(conn, target)?.ok_or(AppError::NotFound)?;
+        if disabled {
+            keep_an_admin(conn, target)?;
+        }
         db::users::set_disabled(conn, target, disabled)?;
         if disabled {
             db::sessions::delete_for_user(conn, target)?;
@@ -93,6 +108,9 @@ pub fn set_admin(
     }
     conn.transaction(|conn| {
         let person = db::users::find(conn, target)?.ok_or(AppError::NotFound)?;
+        if !is_admin {
+            keep_an_admin(conn, target)?;
+        }
         db::users::set_admin(conn, target, is_admin)?;
         let action = if is_admin {
             AuditAction::UserAdminGranted

@@ -61,6 +61,17 @@ fn free_port() -> u16 {
 }
 
 async fn browser() -> Browser {
+    browser_with(Scripts::On).await
+}
+
+/// Whether the browser runs the pages' JavaScript (htmx and app.js).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scripts {
+    On,
+    Off,
+}
+
+async fn browser_with(scripts: Scripts) -> Browser {
     let port = free_port();
     let process = std::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -76,18 +87,20 @@ async fn browser() -> Browser {
         profile: profile.clone(),
     };
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".to_owned(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1440,900", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }),
-    );
+    let mut options = json!({
+        "binary": "/usr/bin/chromium",
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--window-size=1440,900", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync",
+            format!("--user-data-dir={}", profile.display()),
+        ]
+    });
+    if scripts == Scripts::Off {
+        // The pages' own scripts are blocked; WebDriver's still run (it clicks and reads).
+        options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+    }
+    caps.insert("goog:chromeOptions".to_owned(), options);
     let url = format!("http://127.0.0.1:{port}");
     let client = eventually(
         Duration::from_secs(20),
@@ -688,4 +701,411 @@ async fn webdriver_scripts_run_while_the_pages_csp_still_refuses_inline_script()
     // Yet axe-core, sent as a WebDriver script, loads and runs on the same page (asserted inside).
     axe_violations(b, &axe_source()).await;
     browser.close().await;
+}
+
+/// The XPath of a key's row in the list.
+fn row_of(name: &str) -> String {
+    format!("//tr[.//span[@class='key-name' and normalize-space()='{name}']]")
+}
+
+/// Search, paging, a bulk Switch off and a confirmed bulk revocation, as a person does them, with the pages' scripts on
+/// (htmx swaps the list in place) or off (plain forms, links and redirects).
+async fn search_paging_and_bulk_actions(scripts: Scripts) {
+    let app = spawn_app().await;
+    // The oldest key, so it is on the second page; then 60 newer ones.
+    make_key(&app, ENV, "Needle service", &["read"], None);
+    let keys: Vec<_> = (0..60)
+        .map(|i| make_key(&app, ENV, &format!("key {i:02}"), &["read"], None).0)
+        .collect();
+    let browser = browser_with(scripts).await;
+    let b = &browser.client;
+    sign_in(b, &app.address, ADMIN_EMAIL).await;
+    // The scripts really are on or off: the page's select-all box shows only once app.js ran.
+    let select_page = b.find(Locator::Css("[data-select-page]")).await.unwrap();
+    assert_eq!(
+        select_page.is_displayed().await.unwrap(),
+        scripts == Scripts::On,
+        "{scripts:?}"
+    );
+
+    // 50 a page, newest first: key 59 … key 10, then key 09 … key 00 and the needle.
+    wait_for(b, Locator::XPath(&row_of("key 59"))).await;
+    assert!(b.find(Locator::XPath(&row_of("key 09"))).await.is_err());
+    click(b, Locator::XPath(&button("Next"))).await;
+    wait_for(b, Locator::XPath(&row_of("Needle service"))).await;
+    assert!(b.find(Locator::XPath(&row_of("key 59"))).await.is_err());
+    let url = b.current_url().await.unwrap();
+    assert!(url.query().unwrap_or("").contains("after="), "{url}");
+    click(b, Locator::XPath(&button("Previous"))).await;
+    wait_for(b, Locator::XPath(&row_of("key 59"))).await;
+    assert!(
+        b.find(Locator::XPath(&row_of("Needle service")))
+            .await
+            .is_err()
+    );
+
+    b.find(Locator::Id("keys-q"))
+        .await
+        .unwrap()
+        .send_keys("Needle")
+        .await
+        .unwrap();
+    click(b, Locator::XPath(&button("Search"))).await;
+    wait_for(
+        b,
+        Locator::XPath(
+            "//tbody[@id='key-rows' and count(tr)=1]//span[normalize-space()='Needle service']",
+        ),
+    )
+    .await;
+    let url = b.current_url().await.unwrap();
+    assert_eq!(url.query(), Some("q=Needle"), "{scripts:?}: {url}");
+
+    b.goto(&format!("{}{}", app.address, keys_path(ENV)))
+        .await
+        .unwrap();
+    for name in ["key 59", "key 58"] {
+        click(
+            b,
+            Locator::XPath(&format!("{}//input[@name='key']", row_of(name))),
+        )
+        .await;
+    }
+    click(b, Locator::XPath(&button("Switch off"))).await;
+    for name in ["key 59", "key 58"] {
+        wait_for(
+            b,
+            Locator::XPath(&format!(
+                "//*[@role='switch' and @aria-label='{name}: OFF']"
+            )),
+        )
+        .await;
+    }
+    assert_eq!(switch_state(b, "key 57").await, "true");
+    let flash = b.find(Locator::Css("p.flash")).await.unwrap();
+    assert_eq!(flash.text().await.unwrap(), "Switched off 2 keys.");
+    let off: Vec<_> = app.keys().into_iter().filter(|k| !k.enabled).collect();
+    assert_eq!(off.len(), 2);
+    if scripts == Scripts::On {
+        // The page's box ticks every row of the page, and clears them again.
+        let ticked = async || {
+            b.find_all(Locator::Css("input[name='key']:checked"))
+                .await
+                .unwrap()
+                .len()
+        };
+        click(b, Locator::Css("[data-select-page]")).await;
+        assert_eq!(ticked().await, 50);
+        click(b, Locator::Css("[data-select-page]")).await;
+        assert_eq!(ticked().await, 0);
+    }
+
+    // Revoke selected asks first, naming the key; confirmed, the row stays listed, revoked.
+    click(
+        b,
+        Locator::XPath(&format!("{}//input[@name='key']", row_of("key 57"))),
+    )
+    .await;
+    click(b, Locator::XPath(&button("Revoke selected"))).await;
+    let panel = wait_for(b, Locator::Css(".side-panel.confirm")).await;
+    assert!(panel.text().await.unwrap().contains("key 57"));
+    assert!(app.keys().iter().all(|k| k.revoked_at.is_none()));
+    click(b, Locator::XPath(&button("Revoke 1 key"))).await;
+    wait_for(
+        b,
+        Locator::XPath(&format!(
+            "{}[contains(@class, 'revoked')]",
+            row_of("key 57")
+        )),
+    )
+    .await;
+    let flash = b.find(Locator::Css("p.flash")).await.unwrap();
+    assert_eq!(flash.text().await.unwrap(), "Revoked 1 key.");
+    let revoked: Vec<_> = app
+        .keys()
+        .into_iter()
+        .filter(|k| k.revoked_at.is_some())
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(revoked, [keys[57]]);
+    assert!(off.iter().all(|k| k.id == keys[59] || k.id == keys[58]));
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn search_paging_bulk_switch_off_and_bulk_revoke_work_with_javascript() {
+    search_paging_and_bulk_actions(Scripts::On).await;
+}
+
+#[tokio::test]
+async fn search_paging_bulk_switch_off_and_bulk_revoke_work_without_javascript() {
+    search_paging_and_bulk_actions(Scripts::Off).await;
+}
+
+/// The key page's Usage chart in each period: the SVG (an image with a label that states the
+/// totals) and its table, with one bar and one row per hour or day.
+async fn the_usage_chart_switches_periods(scripts: Scripts) {
+    let app = spawn_app().await;
+    let (id, plain) = make_key(&app, ENV, "Charted", &["read"], None);
+    for _ in 0..3 {
+        assert_eq!(
+            verify(&app.address, Some(&plain), None).await.code(),
+            "VALID"
+        );
+    }
+    let browser = browser_with(scripts).await;
+    let b = &browser.client;
+    sign_in(b, &app.address, ADMIN_EMAIL).await;
+    b.goto(&format!("{}{}/{id}", app.address, keys_path(ENV)))
+        .await
+        .unwrap();
+    wait_for(b, Locator::XPath("//h1[normalize-space()='Charted']")).await;
+    for (label, bars) in [
+        ("24 hours", 24),
+        ("7 days", 7),
+        ("30 days", 30),
+        ("24 hours", 24),
+    ] {
+        let link = format!("//nav[@class='periods']/a[normalize-space()='{label}']");
+        click(b, Locator::XPath(&link)).await;
+        wait_for(b, Locator::XPath(&format!("{link}[@aria-current='page']"))).await;
+        let chart = b
+            .find(Locator::Css("svg.usage-chart[role=img]"))
+            .await
+            .unwrap();
+        let name = chart.attr("aria-label").await.unwrap().unwrap_or_default();
+        assert!(name.contains("3 valid"), "{label}: {name}");
+        let rows = b
+            .find_all(Locator::Css("#usage-table tbody tr"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), bars, "{label}");
+        let total = b.find(Locator::Css("#usage-table tfoot td")).await.unwrap();
+        assert_eq!(total.html(true).await.unwrap(), "3", "{label}");
+    }
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_usage_chart_switches_between_24_hours_7_days_and_30_days_with_javascript() {
+    the_usage_chart_switches_periods(Scripts::On).await;
+}
+
+#[tokio::test]
+async fn the_usage_chart_switches_between_24_hours_7_days_and_30_days_without_javascript() {
+    the_usage_chart_switches_periods(Scripts::Off).await;
+}
+
+#[tokio::test]
+async fn the_key_page_and_the_bulk_revoke_confirmation_pass_axe_for_owners_and_members() {
+    let app = spawn_app().await;
+    fill_an_environment(&app).await;
+    let (id, plain) = make_key(&app, ENV, "Reporting", &["read"], None);
+    assert_eq!(
+        verify(&app.address, Some(&plain), None).await.code(),
+        "VALID"
+    );
+    let key_page = format!("{}{}/{id}", app.address, keys_path(ENV));
+    let browser = browser().await;
+    let b = &browser.client;
+    let axe = axe_source();
+    let mut found = Findings::default();
+    sign_in(b, &app.address, "owner@example.com").await;
+    for v in [PHONE, DESKTOP] {
+        resize(b, v).await;
+        b.goto(&key_page).await.unwrap();
+        wait_for(b, Locator::XPath("//h1[normalize-space()='Reporting']")).await;
+        found.check(b, &axe, v, "a key's page as an owner").await;
+        save_screenshot(
+            &format!("key-page-{}.png", v.name),
+            &b.screenshot().await.unwrap(),
+        );
+        // The whole page in one picture, to check its look.
+        resize(b, Viewport { height: 2600, ..v }).await;
+        save_screenshot(
+            &format!("key-page-whole-{}.png", v.name),
+            &b.screenshot().await.unwrap(),
+        );
+        resize(b, v).await;
+
+        b.goto(&format!("{}{}", app.address, keys_path(ENV)))
+            .await
+            .unwrap();
+        for name in ["Reporting", "Billing worker"] {
+            click(
+                b,
+                Locator::XPath(&format!("{}//input[@name='key']", row_of(name))),
+            )
+            .await;
+        }
+        click(b, Locator::XPath(&button("Revoke selected"))).await;
+        let panel = wait_for(b, Locator::Css(".side-panel.confirm")).await;
+        let text = panel.text().await.unwrap();
+        assert!(text.contains("Revoke these 2 keys for good?"), "{text}");
+        assert!(
+            text.contains("Used in the last 7 days: 1 valid verification."),
+            "{text}"
+        );
+        found
+            .check(b, &axe, v, "the bulk revoke confirmation")
+            .await;
+        save_screenshot(
+            &format!("bulk-revoke-{}.png", v.name),
+            &b.screenshot().await.unwrap(),
+        );
+        click(b, Locator::XPath(&button("Cancel"))).await;
+    }
+    assert!(
+        app.keys()
+            .iter()
+            .any(|k| k.id == id && k.revoked_at.is_none())
+    );
+
+    click(b, Locator::XPath(&button("Sign out"))).await;
+    wait_for(b, Locator::Id("email")).await;
+    sign_in(b, &app.address, "member@example.com").await;
+    for v in [PHONE, DESKTOP] {
+        resize(b, v).await;
+        b.goto(&key_page).await.unwrap();
+        wait_for(b, Locator::XPath("//h1[normalize-space()='Reporting']")).await;
+        assert!(b.find(Locator::XPath(&button("Rotate key"))).await.is_err());
+        found.check(b, &axe, v, "a key's page as a member").await;
+        save_screenshot(
+            &format!("key-page-member-{}.png", v.name),
+            &b.screenshot().await.unwrap(),
+        );
+    }
+    browser.close().await;
+    found.assert_none();
+}
+
+async fn fill(b: &Client, id: &str, text: &str) {
+    let field = b.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn heading(b: &Client, text: &str) {
+    wait_for(
+        b,
+        Locator::XPath(&format!("//h1[normalize-space()='{text}']")),
+    )
+    .await;
+}
+
+/// The account page, the two-factor set-up and sign-in, the recovery codes, an administrator's
+/// reset and the forced new password: each step at phone size, each passing axe-core.
+#[tokio::test]
+async fn the_account_and_two_factor_steps_work_on_a_phone_and_pass_axe() {
+    use chrono::TimeDelta;
+    use keyward::clock::Clock;
+    let clock = ManualClock::starting_at(chrono::Utc::now());
+    let app = spawn_app_with_clock(clock.clone()).await;
+    app.create_user(
+        "member@example.com",
+        Some((keyward::domain::user::Role::Member, ENV)),
+    );
+    let browser = browser().await;
+    let b = &browser.client;
+    let axe = axe_source();
+    let mut found = Findings::default();
+    resize(b, PHONE).await;
+    sign_in(b, &app.address, ADMIN_EMAIL).await;
+
+    click(b, Locator::XPath("//a[@class='who']")).await;
+    heading(b, "Your account").await;
+    found.check(b, &axe, PHONE, "the account page").await;
+
+    fill(b, "current-password", "not my password").await;
+    fill(b, "new-password", "short").await;
+    // The browser's own minlength check would stop the form; the server's message is the test.
+    b.execute(
+        "document.getElementById('new-password').removeAttribute('minlength');",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(b, Locator::XPath(&button("Save password"))).await;
+    wait_for(b, Locator::Css("#current-password[aria-invalid]")).await;
+    found
+        .check(b, &axe, PHONE, "the account page with invalid input")
+        .await;
+
+    click(b, Locator::XPath(&button("Set up two-factor"))).await;
+    heading(b, "Set up two-factor").await;
+    found.check(b, &axe, PHONE, "the two-factor set-up").await;
+    save_screenshot("two-factor-setup-phone.png", &b.screenshot().await.unwrap());
+    let secret = b
+        .find(Locator::Id("totp-secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let code = |at: i64| {
+        let bytes = totp_rs::Secret::try_from_base32(&secret)
+            .unwrap()
+            .as_bytes()
+            .to_vec();
+        totp_rs::Builder::new()
+            .with_secret(bytes)
+            .build()
+            .unwrap()
+            .generate(u64::try_from(at).unwrap())
+            .to_string()
+    };
+    fill(b, "setup-code", "000000").await;
+    click(b, Locator::XPath(&button("Turn on two-factor"))).await;
+    wait_for(b, Locator::Css("#setup-code[aria-invalid]")).await;
+    found
+        .check(b, &axe, PHONE, "the two-factor set-up with a wrong code")
+        .await;
+    fill(b, "setup-code", &code(clock.now().timestamp())).await;
+    click(b, Locator::XPath(&button("Turn on two-factor"))).await;
+    heading(b, "Two-factor authentication is on").await;
+    found.check(b, &axe, PHONE, "the recovery codes").await;
+    save_screenshot("recovery-codes-phone.png", &b.screenshot().await.unwrap());
+    click(b, Locator::XPath(&button("Continue"))).await;
+    wait_for(b, Locator::XPath(&button("Turn off two-factor"))).await;
+    save_screenshot("account-phone.png", &b.screenshot().await.unwrap());
+
+    click(b, Locator::XPath(&button("Sign out"))).await;
+    wait_for(b, Locator::Id("email")).await;
+    fill(b, "email", ADMIN_EMAIL).await;
+    fill(b, "password", PASSWORD).await;
+    click(b, Locator::XPath(&button("Sign in"))).await;
+    heading(b, "Two-factor authentication").await;
+    found.check(b, &axe, PHONE, "the sign-in's code step").await;
+    clock.advance(TimeDelta::seconds(30));
+    fill(b, "code", &code(clock.now().timestamp())).await;
+    click(b, Locator::XPath(&button("Verify"))).await;
+    heading(b, "API Keys").await;
+
+    b.goto(&format!("{}/admin", app.address)).await.unwrap();
+    click(
+        b,
+        Locator::XPath("//button[@aria-label='Reset password of member@example.com']"),
+    )
+    .await;
+    let one_time = wait_for(b, Locator::Id("one-time-password"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    found
+        .check(b, &axe, PHONE, "the Admin page with a one-time password")
+        .await;
+
+    click(b, Locator::XPath(&button("Sign out"))).await;
+    wait_for(b, Locator::Id("email")).await;
+    fill(b, "email", "member@example.com").await;
+    fill(b, "password", &one_time).await;
+    click(b, Locator::XPath(&button("Sign in"))).await;
+    heading(b, "Choose a new password").await;
+    found.check(b, &axe, PHONE, "the forced new password").await;
+    fill(b, "new-password", "a brand new password 42").await;
+    click(b, Locator::XPath(&button("Save password"))).await;
+    heading(b, "API Keys").await;
+    browser.close().await;
+    found.assert_none();
 }

@@ -189,6 +189,7 @@ async fn start_node(db_url: &str, adjust: impl FnOnce(&mut Config), clock: Share
         trusted_proxies: Default::default(),
         // One key for every node of a test: they share sealed secrets through the database.
         secret_key: keyward::secret_box::SecretKey::parse_hex(TEST_SECRET_KEY).unwrap(),
+        require_2fa: Default::default(),
     };
     adjust(&mut config);
     let app = Application::build_with_clock(config, clock).expect("build the application");
@@ -497,6 +498,15 @@ impl Client {
     pub async fn revoke(&self, key_id: keyward::domain::ids::KeyId) -> Answer {
         self.post_form(&format!("{}/{key_id}/revoke", keys_path(ENV)), &[])
             .await
+    }
+
+    /// The sign-in's second step (two-factor **Code**).
+    pub async fn submit_code(&self, code: &str) -> Answer {
+        let answer = self.post_form("/login/code", &[("code", code)]).await;
+        if answer.status == StatusCode::SEE_OTHER {
+            *self.csrf.lock().unwrap() = None;
+        }
+        answer
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Answer {

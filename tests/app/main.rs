@@ -5,11 +5,13 @@ mod helpers;
 
 mod management;
 
+mod accounts;
 mod activity;
 mod api_keys;
 mod audit;
 mod auth;
 mod browser;
+mod bulk;
 mod conformance;
 mod envelope;
 mod forward_auth;

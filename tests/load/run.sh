@@ -23,7 +23,7 @@ work=$(mktemp -d /tmp/keyward-load.XXXXXX)
 chmod 755 "$work"
 password="load-test-password-$$"
 KEYWARD_DATA_DIR="$work/data" KEYWARD_BIND="127.0.0.1:$PORT" KEYWARD_ADMIN_EMAIL=load@example.com \
-  KEYWARD_ADMIN_PASSWORD="$password" RUST_LOG=warn ./target/release/keyward >"$work/server.log" 2>&1 &
+  KEYWARD_ADMIN_PASSWORD="$password" RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/keyward" >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 base="http://127.0.0.1:$PORT"

@@ -19,6 +19,13 @@ pub struct UserRow {
     pub is_admin: bool,
     pub disabled: bool,
     pub is_self: bool,
+    pub has_two_factor: bool,
+}
+
+/// An administrator's reset: the one-time password, shown in this one response only.
+pub struct OneTimePassword {
+    pub email: String,
+    pub password: String,
 }
 
 #[derive(Default)]
@@ -45,6 +52,7 @@ pub struct AdminPage {
     pub error: Option<String>,
     /// The installation's own events (users, projects), newest first.
     pub events: Vec<EventRow>,
+    pub one_time: Option<OneTimePassword>,
 }
 
 /// How many of the installation's events the Admin page lists.
@@ -74,6 +82,7 @@ impl AdminPage {
                     is_self: u.id == me,
                     disabled: u.is_disabled(),
                     is_admin: u.is_admin,
+                    has_two_factor: u.has_two_factor(),
                     email: u.email,
                     display_name: u.display_name,
                 })
@@ -82,6 +91,7 @@ impl AdminPage {
             project_form: ProjectFormView::default(),
             error: None,
             events: events.iter().map(EventRow::of).collect(),
+            one_time: None,
         })
     }
 }

@@ -2,13 +2,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::page::{AdminPage, UserFormView};
+use super::page::{AdminPage, OneTimePassword, UserFormView};
 use crate::auth::password;
 use crate::auth::scope::AdminScope;
 use crate::domain::user::{DisplayName, Email, Password};
 use crate::error::AppError;
-use crate::routes::page::{FieldErrors, UserPath, html, see_other};
-use crate::services::{self, users};
+use crate::routes::page::{FieldErrors, UserPath, html, no_store, see_other};
+use crate::services::{self, accounts, users};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -99,6 +99,44 @@ pub async fn set_admin(
     let (target, is_admin, actor) = (path.user_id, form.is_admin, admin.actor());
     services::run(&state.pool, move |conn| {
         users::set_admin(conn, target, is_admin, &actor)
+    })
+    .await?;
+    Ok(see_other("/admin"))
+}
+
+/// **Reset password**: a one-time password, shown once on the page this answers with; the user
+/// must choose a new one at their next sign-in, and every session of theirs ends now.
+pub async fn reset_password(
+    admin: AdminScope,
+    path: web::Path<UserPath>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let (target, actor) = (path.user_id, admin.actor());
+    // 24 hex digits (96 bits): long enough to be a valid password, short enough to pass on.
+    let one_time = crate::auth::random_token(12)?;
+    let presented = Password::presented(one_time.clone());
+    let hash = services::blocking(move || Ok(password::hash(&presented)?)).await?;
+    let email = services::run(&state.pool, move |conn| {
+        accounts::reset_password(conn, target, &hash, &actor)
+    })
+    .await?;
+    let mut page = AdminPage::load(&state, &admin).await?;
+    page.one_time = Some(OneTimePassword {
+        email,
+        password: one_time,
+    });
+    Ok(no_store(html(StatusCode::OK, &page)?))
+}
+
+/// **Reset two-factor**: turns a user's two-factor off (a lost device).
+pub async fn reset_two_factor(
+    admin: AdminScope,
+    path: web::Path<UserPath>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let (target, actor) = (path.user_id, admin.actor());
+    services::run(&state.pool, move |conn| {
+        accounts::disable_two_factor(conn, target, true, &actor)
     })
     .await?;
     Ok(see_other("/admin"))

@@ -171,7 +171,9 @@ impl From<AppError> for ApiError {
             AppError::NotFound => ErrorCode::NotFound,
             AppError::Forbidden | AppError::Csrf => ErrorCode::Forbidden,
             AppError::Conflict(_) => ErrorCode::Conflict,
-            AppError::Unauthenticated => ErrorCode::Unauthenticated,
+            AppError::Unauthenticated | AppError::AccountSetupRequired => {
+                ErrorCode::Unauthenticated
+            }
             AppError::TooManyRequests { .. } => ErrorCode::RateLimited,
             AppError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             AppError::Unexpected(err) => {

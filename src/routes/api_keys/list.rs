@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use super::{ApiKeysPage, Fragment, KeyListQuery};
 use crate::auth::scope::{EnvScope, ViewKeys};
 use crate::error::AppError;
+use crate::routes::page::take_flash;
 use crate::state::AppState;
 
 /// GET …/api-keys?q=&status=&type=&scope=&after=|before=: a page of 50 keys, newest first;
@@ -13,6 +14,7 @@ pub async fn show(
     query: web::Query<KeyListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let page = ApiKeysPage::load_view(&state, &scope, &query).await?;
+    let mut page = ApiKeysPage::load_view(&state, &scope, &query).await?;
+    page.flash = take_flash(&scope.session);
     page.respond(StatusCode::OK, scope.htmx, Fragment::Section)
 }

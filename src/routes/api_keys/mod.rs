@@ -1,5 +1,6 @@
 //! The API Keys tab: one page template whose blocks also answer htmx (section, panel).
 
+pub mod bulk;
 pub mod create;
 pub mod list;
 pub mod revoke;
@@ -132,8 +133,11 @@ pub struct ApiKeysPage {
     pub list: ListControls,
     pub new_key: Option<NewKeyForm>,
     pub confirm: Option<Confirm>,
+    pub bulk_confirm: Option<bulk::BulkConfirm>,
     pub reveal: Option<Reveal>,
     pub flash: Option<String>,
+    /// The current view's query string: a bulk action comes back to the same page.
+    pub view: String,
 }
 
 #[derive(Template)]
@@ -170,6 +174,7 @@ impl ApiKeysPage {
             SearchText::Empty => (Some(query.filter(None)), false),
         };
         let cursor = query.cursor();
+        let current_view = query.view_query();
         let view = match &filter {
             Some(filter) => {
                 let filter = filter.clone();
@@ -212,8 +217,10 @@ impl ApiKeysPage {
             base,
             new_key: None,
             confirm: None,
+            bulk_confirm: None,
             reveal: None,
             flash: None,
+            view: current_view,
         })
     }
 
@@ -291,6 +298,21 @@ impl KeyListQuery {
             key_type: KeyType::parse(&self.key_type).ok(),
             scope: Scope::parse(&self.scope).ok(),
         }
+    }
+
+    /// This view's query string as this server writes it (filters, then where the page
+    /// starts); a key typed into `q` by hand is dropped, never echoed.
+    pub fn view_query(&self) -> String {
+        let q = match self.search() {
+            SearchText::Text(q) => Some(q),
+            SearchText::Empty | SearchText::Key(_) => None,
+        };
+        let start = match self.cursor() {
+            KeyCursor::Newest => None,
+            KeyCursor::After(p) => Some(("after", p)),
+            KeyCursor::Before(p) => Some(("before", p)),
+        };
+        view_query(&self.filter(q), start)
     }
 
     /// A cursor this server did not hand out starts at the newest key.

@@ -4,9 +4,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::current_user::sign_in;
+use crate::auth::current_user::{Origin, sign_in};
 use crate::auth::login_csrf;
 use crate::auth::password;
+use crate::auth::pending_sign_in;
 use crate::auth::scope::{client_ip, is_htmx};
 use crate::auth::session_store::USER_ID_KEY;
 use crate::db;
@@ -28,7 +29,7 @@ struct LoginPage {
 }
 
 /// The sign-in form's token: the one its valid cookie carries, or a new one with its cookie.
-fn form_token(
+pub fn form_token(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<(String, Option<actix_web::cookie::Cookie<'static>>), AppError> {
@@ -145,15 +146,28 @@ pub async fn submit(
     .await?;
 
     match user {
+        Some(user) if user.has_two_factor() => {
+            // Not a session yet: a signed, short-lived cookie, and the Code form.
+            let now = state.clock.now();
+            let pending = pending_sign_in::issue(
+                &state.cookie_key,
+                state.config.secure_cookies,
+                user.id,
+                &user.password_hash,
+                now,
+            )?;
+            let mut response =
+                super::code::code_page(StatusCode::OK, form_token(&req, &state)?, None)?;
+            response
+                .add_cookie(&pending)
+                .map_err(|e| AppError::Unexpected(e.into()))?;
+            Ok(response)
+        }
         Some(user) => {
             state.email_throttle.clear(&email_key);
             // A new session with its own CSRF token; the form's cookie has served its purpose.
-            sign_in(&session, user.id)?;
-            let mut response = see_other("/");
-            response
-                .add_removal_cookie(&login_csrf::removal())
-                .map_err(|e| AppError::Unexpected(e.into()))?;
-            Ok(response)
+            sign_in(&session, user.id, &Origin::of(&req), state.clock.now())?;
+            signed_in_response()
         }
         None => {
             state.email_throttle.record_failure(&email_key);
@@ -161,4 +175,16 @@ pub async fn submit(
             refuse(StatusCode::UNAUTHORIZED, WRONG_CREDENTIALS.to_owned())
         }
     }
+}
+
+/// Into the dashboard, dropping the sign-in's own cookies (form token, pending sign-in).
+pub fn signed_in_response() -> Result<HttpResponse, AppError> {
+    let mut response = see_other("/");
+    response
+        .add_removal_cookie(&login_csrf::removal())
+        .map_err(|e| AppError::Unexpected(e.into()))?;
+    response
+        .add_removal_cookie(&pending_sign_in::removal())
+        .map_err(|e| AppError::Unexpected(e.into()))?;
+    Ok(response)
 }

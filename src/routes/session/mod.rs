@@ -1,2 +1,3 @@
+pub mod code;
 pub mod login;
 pub mod logout;

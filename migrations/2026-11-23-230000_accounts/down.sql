@@ -1,0 +1,11 @@
+DROP TABLE recovery_codes;
+ALTER TABLE users
+    DROP COLUMN totp_last_step,
+    DROP COLUMN totp_secret,
+    DROP COLUMN must_change_password;
+ALTER TABLE sessions
+    DROP COLUMN client_ip,
+    DROP COLUMN user_agent,
+    DROP COLUMN last_seen_at,
+    DROP COLUMN signed_in_at,
+    DROP COLUMN handle;
