@@ -15,6 +15,7 @@ mod bulk;
 mod conformance;
 mod envelope;
 mod expiry;
+mod forward_auth;
 mod hostile;
 mod key_page;
 mod leaks;
