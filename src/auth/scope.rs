@@ -95,21 +95,20 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
 /// The client's address, as the audit trail and the sign-in throttle see it: the peer, or
 /// behind a trusted proxy the address it forwarded for (`crate::net`).
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    client_addr(req).map(|addr| addr.to_string())
+}
+
+/// The client's address: the peer, or `X-Forwarded-For` from a trusted proxy.
+pub fn client_addr(req: &HttpRequest) -> Option<std::net::IpAddr> {
     let peer = req.peer_addr()?.ip();
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Some(peer.to_string());
+        return Some(peer);
     };
     let forwarded = req
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok());
-    Some(
-        state
-            .config
-            .trusted_proxies
-            .client(peer, forwarded)
-            .to_string(),
-    )
+    Some(state.config.trusted_proxies.client(peer, forwarded))
 }
 
 pub fn is_htmx(req: &HttpRequest) -> bool {

@@ -63,6 +63,12 @@ impl AllowedIps {
         Self::parse_list(&entries).map(Some)
     }
 
+    /// From the stored form, when a key's state enters the cache. A list that no longer parses
+    /// (it was checked on the way in) allows nothing: a restriction never fails open.
+    pub fn from_stored(entries: &[String]) -> Self {
+        Self::parse_list(entries).unwrap_or(Self(Vec::new()))
+    }
+
     pub fn contains(&self, addr: IpAddr) -> bool {
         let addr = canonical(addr);
         self.0.iter().any(|net| net.contains(&addr))
@@ -294,6 +300,11 @@ impl AllowedOrigins {
         Self::parse_list(&entries).map(Some)
     }
 
+    /// From the stored form; a list that no longer parses allows nothing.
+    pub fn from_stored(entries: &[String]) -> Self {
+        Self::parse_list(entries).unwrap_or(Self(Vec::new()))
+    }
+
     /// Whether the presented origin is allowed; one that does not parse never is.
     pub fn allows(&self, presented: &str) -> bool {
         match parse_origin(presented.trim()) {
@@ -383,6 +394,11 @@ impl Quota {
             period: QuotaPeriod::parse(period)?,
             ..quota
         }))
+    }
+
+    /// From the stored columns: both set, or no quota.
+    pub fn from_stored(limit: Option<i64>, period: Option<&str>) -> Option<Self> {
+        Self::new(limit?, QuotaPeriod::parse(period?).ok()?).ok()
     }
 
     pub fn limit(self) -> i64 {
