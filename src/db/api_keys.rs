@@ -87,6 +87,12 @@ pub struct NewApiKey<'a> {
     pub expires_at: Option<DateTime<Utc>>,
     pub rate_limit_per_minute: Option<i32>,
     pub created_by: Option<UserId>,
+    pub allowed_ips: Option<&'a [String]>,
+    pub allowed_origins: Option<&'a [String]>,
+    pub quota_limit: Option<i64>,
+    pub quota_period: Option<&'a str>,
+    pub owner_id: Option<&'a str>,
+    pub meta: Option<&'a KeyMeta>,
 }
 
 /// The constraint behind "names are unique per environment among keys that are not revoked".
@@ -314,6 +320,12 @@ pub struct KeyChanges {
     pub enabled: Option<bool>,
     pub rate_limit_per_minute: Option<Option<i32>>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub allowed_ips: Option<Option<Vec<String>>>,
+    pub allowed_origins: Option<Option<Vec<String>>>,
+    pub quota_limit: Option<Option<i64>>,
+    pub quota_period: Option<Option<String>>,
+    pub owner_id: Option<Option<String>>,
+    pub meta: Option<Option<KeyMeta>>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 

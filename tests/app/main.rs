@@ -19,6 +19,7 @@ mod key_page;
 mod list_at_scale;
 mod nodes;
 mod permissions;
+mod policies;
 mod security;
 mod sessions;
 mod verify;
