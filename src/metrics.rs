@@ -43,6 +43,10 @@ pub struct Metrics {
     pub key_cache_listening: Gauge,
     /// Cached keys dropped because their row changed without a notice reaching this node.
     pub key_cache_stale: Counter,
+    /// Webhook deliveries waiting to be sent or retried, and those that failed for good
+    /// (the whole cluster's, as this node last counted them).
+    pub webhook_deliveries_pending: Gauge,
+    pub webhook_deliveries_failed: Gauge,
 }
 
 impl Default for Metrics {
@@ -100,6 +104,18 @@ impl Metrics {
             "Cached keys dropped by revalidation: their row changed without a notice reaching this node",
             key_cache_stale.clone(),
         );
+        let webhook_deliveries_pending = Gauge::default();
+        registry.register(
+            "webhook_deliveries_pending",
+            "Webhook deliveries waiting to be sent or retried (whole cluster)",
+            webhook_deliveries_pending.clone(),
+        );
+        let webhook_deliveries_failed = Gauge::default();
+        registry.register(
+            "webhook_deliveries_failed",
+            "Webhook deliveries that failed every try (whole cluster, last 30 days)",
+            webhook_deliveries_failed.clone(),
+        );
         let by_code = Code::ALL
             .iter()
             .map(|c| verifications.get_or_create(&(*c).into()).clone())
@@ -113,6 +129,8 @@ impl Metrics {
             usage_flushes,
             key_cache_listening,
             key_cache_stale,
+            webhook_deliveries_pending,
+            webhook_deliveries_failed,
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod key_list;
+pub mod leaks;
 pub mod memberships;
 pub mod projects;
 pub mod recovery_codes;
@@ -12,6 +13,7 @@ pub mod settings;
 pub mod types;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

@@ -62,6 +62,17 @@ pub struct RefusedBody<'a> {
     message: &'a str,
 }
 
+impl<'a> RefusedBody<'a> {
+    /// A refusal with one of §5's codes.
+    pub fn new(code: Code, message: &'a str) -> Self {
+        Self {
+            valid: false,
+            code: code.as_str(),
+            message,
+        }
+    }
+}
+
 /// The code `verify` answers, with 400, to a body that is not a JSON object like `VerifyBody`.
 const BAD_REQUEST: &str = "BAD_REQUEST";
 
