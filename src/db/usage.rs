@@ -15,11 +15,12 @@ pub struct UsageCell {
     pub code: &'static str,
 }
 
-/// Adds `counts` to the stored ones and raises `last_used_at`, in one transaction.
+/// Adds `counts` to the stored ones and raises `last_used_at` (with the client address the
+/// caller reported at that use, when it reported one), in one transaction.
 pub fn add(
     conn: &mut PgConnection,
     counts: &[(UsageCell, i64)],
-    last_used: &[(KeyId, DateTime<Utc>)],
+    last_used: &[(KeyId, DateTime<Utc>, Option<String>)],
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
         if !counts.is_empty() {
@@ -42,11 +43,24 @@ pub fn add(
         }
         if !last_used.is_empty() {
             diesel::sql_query(
-                "UPDATE api_keys SET last_used_at = GREATEST(api_keys.last_used_at, u.used_at) \
-                 FROM unnest($1, $2) AS u(id, used_at) WHERE api_keys.id = u.id",
+                "UPDATE api_keys SET last_used_at = GREATEST(api_keys.last_used_at, u.used_at), \
+                 last_used_ip = CASE WHEN u.ip IS NOT NULL AND (api_keys.last_used_at IS NULL \
+                     OR u.used_at >= api_keys.last_used_at) THEN u.ip ELSE api_keys.last_used_ip END \
+                 FROM unnest($1, $2, $3) AS u(id, used_at, ip) WHERE api_keys.id = u.id",
             )
-            .bind::<Array<BigInt>, _>(last_used.iter().map(|(id, _)| id.get()).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(last_used.iter().map(|(_, t)| *t).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(
+                last_used
+                    .iter()
+                    .map(|(id, _, _)| id.get())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Timestamptz>, _>(last_used.iter().map(|(_, t, _)| *t).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(
+                last_used
+                    .iter()
+                    .map(|(_, _, ip)| ip.clone())
+                    .collect::<Vec<_>>(),
+            )
             .execute(conn)?;
         }
         Ok(())

@@ -15,6 +15,8 @@ pub struct AllowedIps(Vec<IpNet>);
 
 impl AllowedIps {
     pub const MAX: usize = 50;
+    /// An IPv4 address or block, as a JSON Schema pattern (IPv6 is documented as `format: ipv6`).
+    pub const IPV4_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(/(3[0-2]|[12]?[0-9]))?$";
 
     /// One entry: an address (a /32 or /128 block) or a CIDR block. A block written with host
     /// bits set (`10.0.0.7/24`) means its network (`10.0.0.0/24`).
@@ -269,6 +271,9 @@ pub struct AllowedOrigins(Vec<OriginPattern>);
 
 impl AllowedOrigins {
     pub const MAX: usize = 20;
+    /// `scheme://host[:port]` as a JSON Schema pattern: a domain name or IPv4 address, maybe
+    /// after `*.` (an `[IPv6]` host is accepted too, but not documented).
+    pub const PATTERN: &str = r"^[A-Za-z][A-Za-z0-9+.-]*://(\*\.)?[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})*(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?$";
 
     pub fn parse_list<S: AsRef<str>>(entries: &[S]) -> Result<Self, Invalid> {
         if entries.is_empty() {
@@ -417,13 +422,14 @@ pub struct OwnerId(String);
 impl OwnerId {
     pub const MAX_CHARS: usize = 128;
 
-    /// Blank is no owner.
+    /// Blank is no owner. The length counts the characters as sent (so it is the limit the
+    /// API documents as `maxLength`).
     pub fn parse_optional(s: &str) -> Result<Option<Self>, Invalid> {
+        let chars = s.chars().count();
         let s = s.trim();
         if s.is_empty() {
             return Ok(None);
         }
-        let chars = s.chars().count();
         if chars > Self::MAX_CHARS {
             return Err(Invalid::new(format!(
                 "The owner may be at most {} characters ({chars} given).",
@@ -455,6 +461,12 @@ impl KeyMeta {
         if !value.is_object() {
             return Err(Invalid::new("The metadata must be a JSON object."));
         }
+        if holds_nul(value) {
+            // PostgreSQL's JSONB cannot store it.
+            return Err(Invalid::new(
+                "The metadata may not contain the NUL character (\\u0000).",
+            ));
+        }
         let text = value.to_string();
         if text.len() > Self::MAX_BYTES {
             return Err(Invalid::new(format!(
@@ -485,6 +497,17 @@ impl KeyMeta {
     /// Indented for a person to read.
     pub fn pretty(&self) -> String {
         serde_json::to_string_pretty(&self.to_value()).unwrap_or_else(|_| self.0.clone())
+    }
+}
+
+/// Whether a NUL character appears in any key or string of `value`.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }
 
@@ -653,6 +676,42 @@ mod tests {
             KeyMeta::from_json_text(r#"{"a": 1}"#).unwrap().as_json(),
             r#"{"a":1}"#
         );
+    }
+
+    #[test]
+    fn the_documented_patterns_accept_what_the_parsers_accept() {
+        let v4 = regex::Regex::new(AllowedIps::IPV4_PATTERN).unwrap();
+        for fine in [
+            "10.0.0.0/8",
+            "203.0.113.7",
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+        ] {
+            assert!(v4.is_match(fine), "{fine}");
+            assert!(AllowedIps::parse_list(&[fine]).is_ok(), "{fine}");
+        }
+        for bad in ["10.0.0.0/33", "01.2.3.4", "1.2.3", "256.1.1.1"] {
+            assert!(!v4.is_match(bad), "{bad}");
+        }
+        let origin = regex::Regex::new(AllowedOrigins::PATTERN).unwrap();
+        for fine in [
+            "https://app.example.com",
+            "https://*.Example.com:8443",
+            "x+y://a",
+        ] {
+            assert!(origin.is_match(fine), "{fine}");
+            assert!(OriginPattern::parse(fine).is_ok(), "{fine}");
+        }
+        for bad in [
+            "*",
+            "https://*",
+            "https://a/",
+            "https://a:0",
+            "https://a:65536",
+        ] {
+            assert!(!origin.is_match(bad), "{bad}");
+            assert!(OriginPattern::parse(bad).is_err(), "{bad}");
+        }
     }
 
     proptest! {

@@ -125,3 +125,17 @@ impl KeyState {
         self.policy.as_ref().and_then(|p| p.meta.as_deref())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 100 000 cached keys must fit in 64 MiB: the policy parts cost one pointer when unset.
+    #[test]
+    fn a_key_without_policy_pays_one_pointer_for_it() {
+        assert_eq!(std::mem::size_of::<Option<Box<KeyPolicy>>>(), 8);
+        let size = std::mem::size_of::<KeyState>();
+        println!("KeyState: {size} bytes inline");
+        assert!(size <= 192, "KeyState grew to {size} bytes");
+    }
+}

@@ -219,7 +219,8 @@ impl Verifier {
         let verdict = self.decide(presented, now).await?;
         self.metrics.count_verification(verdict.code);
         if let Some(key) = &verdict.key {
-            self.usage.record(key.key_id, verdict.code, now);
+            self.usage
+                .record_from(key.key_id, verdict.code, now, presented.ip);
         }
         Ok(verdict)
     }

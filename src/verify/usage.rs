@@ -8,6 +8,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -24,8 +25,9 @@ const SHARDS: usize = 16;
 struct Shard {
     /// (key id, unix minute, code) → count.
     counts: HashMap<(KeyId, i64, Code), i64>,
-    /// key id → newest accepted use, in unix microseconds.
-    last_used: HashMap<KeyId, i64>,
+    /// key id → newest accepted use, in unix microseconds, and the client address the caller
+    /// reported with it.
+    last_used: HashMap<KeyId, (i64, Option<IpAddr>)>,
 }
 
 impl Shard {
@@ -37,9 +39,11 @@ impl Shard {
         for (cell, n) in other.counts {
             *self.counts.entry(cell).or_default() += n;
         }
-        for (id, t) in other.last_used {
-            let e = self.last_used.entry(id).or_insert(t);
-            *e = (*e).max(t);
+        for (id, used) in other.last_used {
+            let e = self.last_used.entry(id).or_insert(used);
+            if used.0 > e.0 {
+                *e = used;
+            }
         }
     }
 }
@@ -81,6 +85,12 @@ fn this_threads_shard() -> usize {
 
 impl UsageBuffer {
     pub fn record(&self, key_id: KeyId, code: Code, now: DateTime<Utc>) {
+        self.record_from(key_id, code, now, None);
+    }
+
+    /// Counts one answer; a VALID one also becomes the key's last use, from `ip` (the client
+    /// address the caller reported, shown on the key's page), written by the next flush.
+    pub fn record_from(&self, key_id: KeyId, code: Code, now: DateTime<Utc>, ip: Option<IpAddr>) {
         let Ok(mut shard) = self.shards[this_threads_shard()].lock() else {
             return;
         };
@@ -90,8 +100,10 @@ impl UsageBuffer {
             .or_default() += 1;
         if code == Code::Valid {
             let micros = now.timestamp_micros();
-            let e = shard.last_used.entry(key_id).or_insert(micros);
-            *e = (*e).max(micros);
+            let e = shard.last_used.entry(key_id).or_insert((micros, ip));
+            if micros >= e.0 {
+                *e = (micros, ip.or(e.1));
+            }
         }
     }
 
@@ -129,10 +141,13 @@ impl UsageBuffer {
                 )
             })
             .collect();
-        let last_used: Vec<(KeyId, DateTime<Utc>)> = combined
+        let last_used: Vec<(KeyId, DateTime<Utc>, Option<String>)> = combined
             .last_used
             .iter()
-            .filter_map(|(id, micros)| DateTime::from_timestamp_micros(*micros).map(|t| (*id, t)))
+            .filter_map(|(id, (micros, ip))| {
+                DateTime::from_timestamp_micros(*micros)
+                    .map(|t| (*id, t, ip.map(|ip| ip.to_string())))
+            })
             .collect();
         match crate::db::usage::add(conn, &counts, &last_used) {
             Ok(()) => Ok(counts.len()),
@@ -167,7 +182,7 @@ impl UsageBuffer {
             .filter_map(|s| {
                 s.lock()
                     .ok()
-                    .and_then(|s| s.last_used.get(&key_id).copied())
+                    .and_then(|s| s.last_used.get(&key_id).map(|(t, _)| *t))
             })
             .max()
             .and_then(DateTime::from_timestamp_micros)

@@ -572,11 +572,25 @@ async fn walk_every_page(app: &TestApp, b: &Client, v: Viewport) -> Findings {
     wait_for(b, Locator::Id("key-name")).await;
     found.check(b, &axe, v, "the Add panel").await;
 
+    // A bad block in Allowed IPs too, so the policy fields' error markup is checked as well.
+    b.find(Locator::Id("key-allowed-ips"))
+        .await
+        .unwrap()
+        .send_keys("10.0.0.0/33")
+        .await
+        .unwrap();
     click(b, Locator::XPath(&button("Submit"))).await;
     wait_for(b, Locator::Css("#key-name[aria-invalid]")).await;
+    wait_for(b, Locator::Css("#key-allowed-ips[aria-invalid]")).await;
     found
         .check(b, &axe, v, "the Add panel with invalid input")
         .await;
+    b.find(Locator::Id("key-allowed-ips"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
 
     b.find(Locator::Id("key-name"))
         .await

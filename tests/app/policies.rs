@@ -697,3 +697,27 @@ async fn a_key_calling_the_management_api_is_held_to_its_allowed_ips() {
         assert_eq!(body["error"]["code"], "IP_NOT_ALLOWED", "{outside:?}");
     }
 }
+
+#[tokio::test]
+async fn the_flusher_records_the_client_address_the_caller_reported_without_staling_the_cache() {
+    let app = spawn_app().await;
+    let base = &app.address;
+    let (id, plain) = make_key(&app, ENV, "reported", &["read"], None);
+    let version = app.keys().into_iter().find(|k| k.id == id).unwrap().version;
+    let reply = verify(base, Some(&plain), Some(json!({"ip": "192.0.2.55"}))).await;
+    assert_eq!(reply.code(), "VALID");
+    let key = eventually(
+        std::time::Duration::from_secs(15),
+        "the usage flusher writes the last client address",
+        || async {
+            app.keys()
+                .into_iter()
+                .find(|k| k.id == id && k.last_used_ip.is_some())
+        },
+    )
+    .await;
+    assert_eq!(key.last_used_ip.as_deref(), Some("192.0.2.55"));
+    assert_eq!(key.version, version, "a flush is not a change of the key");
+    let page = app.signed_in_as(Who::Admin).await.get(&key_path(id)).await;
+    assert!(page.body.contains("from <code>192.0.2.55</code>"));
+}

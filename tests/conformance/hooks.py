@@ -36,3 +36,26 @@ def before_call(context, case, kwargs):
         now = datetime.now(timezone.utc)
         if at is not None and at <= now + timedelta(minutes=1):
             body["expires_at"] = (now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Origins are for publishable keys, and the target is a secret key: a rule between a body
+    # and the key it names that a schema cannot state (refusing them is tested in
+    # tests/app/policies.rs).
+    if (
+        case.method.upper() == "PATCH"
+        and isinstance(body, dict)
+        and body.get("allowed_origins") is not None
+    ):
+        body["allowed_origins"] = None
+    # PostgreSQL's JSONB cannot hold a NUL character, so the server refuses metadata with one
+    # (tested in src/domain/policy.rs); a schema cannot say so about every nested string.
+    if isinstance(body, dict) and isinstance(body.get("meta"), dict):
+        body["meta"] = _without_nul(body["meta"])
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value

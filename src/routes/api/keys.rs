@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::{
+    AnyOfBuilder, Array, ArrayBuilder, KnownFormat, Object, ObjectBuilder, SchemaFormat,
+    SchemaType, Type,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::AdminKey;
@@ -233,7 +236,7 @@ pub struct ListQuery {
     /// expires within 30 days); left out: all.
     #[param(value_type = Option<String>, pattern = "^(on|off|expired|revoked|expiring)$")]
     pub status: Option<String>,
-    /// Only the keys of this owner (exactly as stored).
+    /// Only the keys of this owner (exactly as stored, trimmed).
     #[param(max_length = 128)]
     pub owner: Option<String>,
 }
@@ -241,7 +244,9 @@ pub struct ListQuery {
 pub const MAX_LIST_LIMIT: i64 = 100;
 
 impl ListQuery {
-    fn parse(query: &str) -> Result<(KeyFilter, Option<KeyPosition>, i64), ApiError> {
+    /// The filter, where the page starts, the page size, and whether the owner asked for can
+    /// own no key at all.
+    fn parse(query: &str) -> Result<(KeyFilter, Option<KeyPosition>, i64, bool), ApiError> {
         let raw: ListQuery = serde_urlencoded::from_str(query).map_err(|e| {
             ApiError::new(
                 ErrorCode::InvalidInput,
@@ -280,11 +285,22 @@ impl ListQuery {
                 None
             }
         };
-        let owner = raw
-            .owner
-            .as_deref()
-            .and_then(|o| fields.check("owner", OwnerId::parse_optional(o)))
-            .flatten();
+        // An owner too long is refused as documented; one with characters no owner may hold
+        // simply has no keys.
+        let (owner, no_owner) = match raw.owner.as_deref().map(OwnerId::parse_optional) {
+            None | Some(Ok(None)) => (None, false),
+            Some(Ok(Some(owner))) => (Some(owner), false),
+            Some(Err(e))
+                if raw
+                    .owner
+                    .as_deref()
+                    .is_some_and(|o| o.chars().count() > OwnerId::MAX_CHARS) =>
+            {
+                fields.check::<()>("owner", Err(e));
+                (None, false)
+            }
+            Some(Err(_)) => (None, true),
+        };
         fields.into_result()?;
         let filter = KeyFilter {
             q,
@@ -292,7 +308,7 @@ impl ListQuery {
             owner,
             ..KeyFilter::default()
         };
-        Ok((filter, cursor, limit.unwrap_or(PAGE_SIZE)))
+        Ok((filter, cursor, limit.unwrap_or(PAGE_SIZE), no_owner))
     }
 }
 
@@ -302,7 +318,13 @@ pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, after, limit) = ListQuery::parse(req.query_string())?;
+    let (filter, after, limit, no_owner) = ListQuery::parse(req.query_string())?;
+    if no_owner {
+        return Ok(HttpResponse::Ok().json(ApiKeyList {
+            data: Vec::new(),
+            next_cursor: None,
+        }));
+    }
     let (env_id, now) = (admin.environment_id, state.clock.now());
     let cursor = after.map(KeyCursor::After).unwrap_or_default();
     let page = services::run(&state.pool, move |conn| {
@@ -377,21 +399,72 @@ pub struct CreateBody {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<i64>,
-    /// Up to 50 IPv4/IPv6 addresses or CIDR blocks; null or left out: anywhere.
-    #[schema(min_items = 1, max_items = 50)]
+    #[schema(schema_with = ip_list_schema)]
     pub allowed_ips: Option<Vec<String>>,
-    /// Publishable keys only: up to 20 origins such as `https://app.example.com` or
-    /// `https://*.example.com`; null or left out: any.
-    #[schema(min_items = 1, max_items = 20)]
+    #[schema(schema_with = origin_list_schema)]
     pub allowed_origins: Option<Vec<String>>,
     /// Null or left out: no quota.
     pub quota: Option<QuotaJson>,
-    /// The customer or service the key belongs to (trimmed, at most 128 characters).
-    #[schema(max_length = 128)]
+    #[schema(schema_with = owner_schema)]
     pub owner_id: Option<String>,
     /// A JSON object of at most 4096 bytes serialised.
     #[schema(value_type = Option<Object>)]
     pub meta: Option<serde_json::Value>,
+}
+
+fn nullable(t: Type) -> SchemaType {
+    SchemaType::from_iter([t, Type::Null])
+}
+
+/// `allowed_ips` as `AllowedIps::parse_list` takes it.
+fn ip_list_schema() -> Array {
+    let v4 = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(AllowedIps::IPV4_PATTERN));
+    let v6 = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Ipv6)));
+    ArrayBuilder::new()
+        .schema_type(nullable(Type::Array))
+        .description(Some(
+            "Up to 50 IPv4/IPv6 addresses or CIDR blocks (IPv6 blocks such as 2001:db8::/32 \
+             are accepted too) the key may be used from; null: anywhere.",
+        ))
+        .items(AnyOfBuilder::new().item(v4).item(v6))
+        .min_items(Some(1))
+        .max_items(Some(AllowedIps::MAX))
+        .build()
+}
+
+/// `allowed_origins` as `AllowedOrigins::parse_list` takes it.
+fn origin_list_schema() -> Array {
+    ArrayBuilder::new()
+        .schema_type(nullable(Type::Array))
+        .description(Some(
+            "Publishable keys only: up to 20 origins, scheme://host[:port], such as \
+             https://app.example.com or https://*.example.com; null: any.",
+        ))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(AllowedOrigins::PATTERN)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(AllowedOrigins::MAX))
+        .build()
+}
+
+/// `owner_id` as `OwnerId` takes it over the API: not blank (null removes it).
+fn owner_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(nullable(Type::String))
+        .description(Some(
+            "The customer or service the key belongs to: trimmed, one line; null: none.",
+        ))
+        .min_length(Some(1))
+        .max_length(Some(OwnerId::MAX_CHARS))
+        .pattern(Some(ApiKeyName::PATTERN))
+        .build()
 }
 
 /// The policy fields of a create or PATCH body, each through its parser; `None`: not given.
@@ -542,21 +615,18 @@ pub struct PatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
-    /// Null lifts the restriction.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 50)]
+    #[schema(schema_with = ip_list_schema)]
     pub allowed_ips: Option<Option<Vec<String>>>,
-    /// Publishable keys only; null lifts the restriction.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 20)]
+    #[schema(schema_with = origin_list_schema)]
     pub allowed_origins: Option<Option<Vec<String>>>,
     /// Null removes the quota.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<QuotaJson>)]
     pub quota: Option<Option<QuotaJson>>,
-    /// Null removes the owner.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 128)]
+    #[schema(schema_with = owner_schema)]
     pub owner_id: Option<Option<String>>,
     /// Null removes the metadata.
     #[serde(default, deserialize_with = "present")]

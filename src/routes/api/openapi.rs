@@ -100,11 +100,26 @@ pub fn create_key_request() -> Described {
         ))
         .item(secret)
         .item(read_only);
+    let publishable = ObjectBuilder::new()
+        .property("type", only("publishable"))
+        .required("type");
+    let no_origins = ObjectBuilder::new().property(
+        "allowed_origins",
+        ObjectBuilder::new().schema_type(Type::Null),
+    );
+    let origins_rule = AnyOfBuilder::new()
+        .description(Some(
+            "Allowed origins are for publishable keys: `type` is `publishable`, or \
+             `allowed_origins` is null or left out.",
+        ))
+        .item(publishable)
+        .item(no_origins);
     Described {
         name: None,
         schema: AllOfBuilder::new()
             .item(Ref::from_schema_name(name))
             .item(rule)
+            .item(origins_rule)
             .into(),
         refs,
     }

@@ -107,12 +107,32 @@ pub struct VerifyBody<'a> {
     /// The address of the caller's own client, as the calling service sees it: what a key's
     /// `allowed_ips` restrict.
     #[serde(borrow)]
-    #[schema(value_type = Option<String>, example = "203.0.113.7")]
+    #[schema(schema_with = ip_schema)]
     pub ip: Option<std::borrow::Cow<'a, str>>,
     /// The `Origin` the caller's client sent: what a key's `allowed_origins` restrict.
     #[serde(borrow)]
     #[schema(value_type = Option<String>, example = "https://app.example.com")]
     pub origin: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The verify body's `ip`: an IPv4 or IPv6 address, or null.
+fn ip_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, SchemaFormat};
+    let of = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    AnyOfBuilder::new()
+        .description(Some(
+            "The address of the caller's own client, as the calling service sees it: what a \
+             key's allowed_ips restrict.",
+        ))
+        .item(of(KnownFormat::Ipv4))
+        .item(of(KnownFormat::Ipv6))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
 }
 
 pub fn presented_key(req: &HttpRequest) -> Option<&str> {

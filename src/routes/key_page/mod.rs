@@ -46,8 +46,6 @@ pub struct KeyView {
     /// The client address the caller last reported (the verify body's `ip`).
     pub last_used_ip: Option<String>,
     pub expires: String,
-    /// A leak report named this key: the **Leaked** badge links to where it was found.
-    pub leak_url: Option<String>,
     pub owner: String,
     pub allowed_ips: Vec<String>,
     pub allowed_origins: Vec<String>,
@@ -55,6 +53,8 @@ pub struct KeyView {
     pub quota: String,
     /// The metadata, indented (Askama escapes it).
     pub meta: Option<String>,
+    /// A leak report named this key: the **Leaked** badge links to where it was found.
+    pub leak_url: Option<String>,
 }
 
 /// The Edit form: the values typed so far and what was wrong with them.
