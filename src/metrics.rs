@@ -43,6 +43,8 @@ pub struct Metrics {
     pub key_cache_listening: Gauge,
     /// Cached keys dropped because their row changed without a notice reaching this node.
     pub key_cache_stale: Counter,
+    /// Statements that reserve or give back slices of cluster-wide budgets.
+    pub budget_reservations: Counter,
 }
 
 impl Default for Metrics {
@@ -100,6 +102,12 @@ impl Metrics {
             "Cached keys dropped by revalidation: their row changed without a notice reaching this node",
             key_cache_stale.clone(),
         );
+        let budget_reservations = Counter::default();
+        registry.register(
+            "budget_reservations",
+            "SQL statements that reserve or give back slices of cluster-wide rate limits and quotas",
+            budget_reservations.clone(),
+        );
         let by_code = Code::ALL
             .iter()
             .map(|c| verifications.get_or_create(&(*c).into()).clone())
@@ -113,6 +121,7 @@ impl Metrics {
             usage_flushes,
             key_cache_listening,
             key_cache_stale,
+            budget_reservations,
         }
     }
 

@@ -151,6 +151,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_buckets (api_key_id) {
+        api_key_id -> Int8,
+        capacity -> Float8,
+        tokens -> Float8,
+        granted -> Float8,
+        refilled_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_key_previous_secrets -> api_keys (api_key_id));
 diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(api_key_usage_hourly -> api_keys (api_key_id));
@@ -160,6 +170,7 @@ diesel::joinable!(environments -> projects (project_id));
 diesel::joinable!(memberships -> environments (environment_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(rate_buckets -> api_keys (api_key_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -172,6 +183,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     environments,
     memberships,
     projects,
+    rate_buckets,
     recovery_codes,
     sessions,
     settings,

@@ -133,7 +133,7 @@ pub struct Verdict {
 pub struct Verifier {
     pub cache: Arc<KeyCache>,
     pub usage: Arc<UsageBuffer>,
-    limits: RateLimits,
+    pub limits: Arc<RateLimits>,
     metrics: Arc<Metrics>,
     pool: PgPool,
     clock: SharedClock,
@@ -144,7 +144,7 @@ impl Verifier {
         Self {
             cache: Arc::new(KeyCache::new()),
             usage: Arc::new(UsageBuffer::default()),
-            limits: RateLimits::new(clock.clone()),
+            limits: RateLimits::new(pool.clone(), metrics.clone(), clock.clone()),
             metrics,
             pool,
             clock,
@@ -216,7 +216,7 @@ impl Verifier {
                 rate: None,
             });
         };
-        let rate = self.limits.check(key.key_id, limit);
+        let rate = self.limits.check(key.key_id, limit).await?;
         let code = if rate.retry_after_secs.is_some() {
             Code::RateLimited
         } else {

@@ -175,6 +175,11 @@ pub async fn new_node(db_url: &str, adjust: impl FnOnce(&mut Config)) -> Node {
     start_node(db_url, adjust, keyward::clock::system()).await
 }
 
+/// Starts one more server node on the given database, on a clock the test moves.
+pub async fn new_node_with_clock(db_url: &str, clock: Arc<ManualClock>) -> Node {
+    start_node(db_url, |_| {}, clock).await
+}
+
 /// Starts a node and waits until it hears change notices, so tests begin from the steady state.
 async fn start_node(db_url: &str, adjust: impl FnOnce(&mut Config), clock: SharedClock) -> Node {
     let mut config = Config {

@@ -1,0 +1,115 @@
+//! Cluster-wide budgets (SPEC §11): a key's rate limit holds for all nodes together, served
+//! from slices reserved in PostgreSQL rather than a statement per request.
+
+use diesel::prelude::*;
+use diesel::sql_types::Double;
+
+use crate::helpers::*;
+
+#[derive(QueryableByName)]
+struct Tokens {
+    #[diesel(sql_type = Double)]
+    tokens: f64,
+}
+
+fn bucket_tokens(app: &TestApp, key_id: keyward::domain::ids::KeyId) -> Option<f64> {
+    diesel::sql_query("SELECT tokens FROM rate_buckets WHERE api_key_id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(key_id.get())
+        .get_result::<Tokens>(&mut app.conn())
+        .optional()
+        .unwrap()
+        .map(|t| t.tokens)
+}
+
+async fn reservations(nodes: &[&str]) -> f64 {
+    let mut sum = 0.0;
+    for node in nodes {
+        sum += metric(node, "keyward_budget_reservations_total").await;
+    }
+    sum
+}
+
+/// Sends `n` verifies round-robin over `nodes`, one at a time, and counts the VALID answers.
+async fn valid_of(nodes: &[&str], key: &str, n: usize) -> usize {
+    let mut valid = 0;
+    for i in 0..n {
+        let r = verify(nodes[i % nodes.len()], Some(key), None).await;
+        match r.code() {
+            "VALID" => valid += 1,
+            "RATE_LIMITED" => assert!(r.header("retry-after").is_some()),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    valid
+}
+
+#[tokio::test]
+async fn three_nodes_share_one_rate_limit() {
+    let app = spawn_app().await;
+    let second = new_node(&app.db_url, |_| {}).await;
+    let third = new_node(&app.db_url, |_| {}).await;
+    let (_, key) = make_key(&app, ENV, "shared limit", &["read"], Some(120));
+    let nodes = [app.address.as_str(), &second, &third];
+    let started = std::time::Instant::now();
+    let valid = valid_of(&nodes, &key, 300).await;
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+    assert!((114..=126).contains(&valid), "{valid} VALID of 300");
+    let statements = reservations(&nodes).await;
+    assert!(
+        statements < 100.0,
+        "{statements} budget statements for 300 verifies"
+    );
+}
+
+#[tokio::test]
+async fn the_shared_bucket_refills_at_the_limit_per_minute() {
+    let clock = ManualClock::starting_at(chrono::Utc::now());
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let second = new_node_with_clock(&app.db_url, clock.clone()).await;
+    let (_, key) = make_key(&app, ENV, "refilling", &["read"], Some(60));
+    let nodes = [app.address.as_str(), &second];
+    assert_eq!(
+        valid_of(&nodes, &key, 100).await,
+        60,
+        "a burst of the limit"
+    );
+    clock.advance(chrono::TimeDelta::seconds(20));
+    assert_eq!(
+        valid_of(&nodes, &key, 60).await,
+        20,
+        "20 s refill 20 tokens"
+    );
+    assert_eq!(valid_of(&nodes, &key, 10).await, 0, "and no more");
+}
+
+#[tokio::test]
+async fn a_stopped_node_gives_its_slice_back() {
+    let clock = ManualClock::starting_at(chrono::Utc::now());
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let second = new_node_with_clock(&app.db_url, clock.clone()).await;
+    let (key_id, key) = make_key(&app, ENV, "given back", &["read"], Some(60));
+    assert_eq!(verify(&second, Some(&key), None).await.code(), "VALID");
+    let held = bucket_tokens(&app, key_id).unwrap();
+    assert!(held < 59.0, "the second node holds a slice ({held} left)");
+    drop(second);
+    eventually(
+        std::time::Duration::from_secs(10),
+        "the slice comes back",
+        || async { bucket_tokens(&app, key_id) == Some(59.0) },
+    )
+    .await;
+    assert_eq!(valid_of(&[&app.address], &key, 80).await, 59);
+}
+
+#[tokio::test]
+async fn verifies_are_served_from_slices_not_a_statement_each() {
+    let app = spawn_app().await;
+    let (_, key) = make_key(&app, ENV, "busy", &["read"], Some(60_000));
+    assert_eq!(valid_of(&[&app.address], &key, 1000).await, 1000);
+    let statements = reservations(&[&app.address]).await;
+    assert!(
+        statements <= 5.0,
+        "{statements} budget statements for 1000 verifies"
+    );
+}
