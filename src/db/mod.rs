@@ -5,6 +5,7 @@ pub mod audit;
 pub mod key_list;
 pub mod memberships;
 pub mod projects;
+pub mod quota_budgets;
 pub mod rate_buckets;
 pub mod recovery_codes;
 pub mod schema;

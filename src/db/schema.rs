@@ -152,6 +152,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    quota_budgets (api_key_id) {
+        api_key_id -> Int8,
+        quota_limit -> Int8,
+        period -> Text,
+        period_start -> Timestamptz,
+        used -> Int8,
+    }
+}
+
+diesel::table! {
+    quota_leases (api_key_id, node_id) {
+        api_key_id -> Int8,
+        node_id -> Int8,
+        period_start -> Timestamptz,
+        amount -> Int8,
+        spent -> Int8,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     rate_buckets (api_key_id) {
         api_key_id -> Int8,
         capacity -> Float8,
@@ -170,6 +191,8 @@ diesel::joinable!(environments -> projects (project_id));
 diesel::joinable!(memberships -> environments (environment_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(quota_budgets -> api_keys (api_key_id));
+diesel::joinable!(quota_leases -> api_keys (api_key_id));
 diesel::joinable!(rate_buckets -> api_keys (api_key_id));
 diesel::joinable!(sessions -> users (user_id));
 
@@ -183,6 +206,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     environments,
     memberships,
     projects,
+    quota_budgets,
+    quota_leases,
     rate_buckets,
     recovery_codes,
     sessions,

@@ -197,7 +197,10 @@ fn give_back_budgets(pool: &PgPool, verifier: &Verifier) {
     let given = pool
         .get()
         .map_err(anyhow::Error::from)
-        .and_then(|mut conn| verifier.limits.give_back_all(&mut conn));
+        .and_then(|mut conn| {
+            verifier.limits.give_back_all(&mut conn)?;
+            verifier.quotas.give_back_all(&mut conn)
+        });
     if let Err(e) = given {
         tracing::warn!(error = %e, "giving back reserved budgets failed");
     }

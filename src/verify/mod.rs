@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod key_state;
+pub mod quota;
 pub mod rate_limit;
 pub mod usage;
 
@@ -134,21 +135,23 @@ pub struct Verifier {
     pub cache: Arc<KeyCache>,
     pub usage: Arc<UsageBuffer>,
     pub limits: Arc<RateLimits>,
+    pub quotas: Arc<quota::Quotas>,
     metrics: Arc<Metrics>,
     pool: PgPool,
     clock: SharedClock,
 }
 
 impl Verifier {
-    pub fn new(pool: PgPool, metrics: Arc<Metrics>, clock: SharedClock) -> Self {
-        Self {
+    pub fn new(pool: PgPool, metrics: Arc<Metrics>, clock: SharedClock) -> anyhow::Result<Self> {
+        Ok(Self {
             cache: Arc::new(KeyCache::new()),
             usage: Arc::new(UsageBuffer::default()),
             limits: RateLimits::new(pool.clone(), metrics.clone(), clock.clone()),
+            quotas: quota::Quotas::new(pool.clone(), metrics.clone(), clock.clone())?,
             metrics,
             pool,
             clock,
-        }
+        })
     }
 
     /// Checks every cached key against its row's current version (one query), dropping stale

@@ -113,3 +113,111 @@ async fn verifies_are_served_from_slices_not_a_statement_each() {
         "{statements} budget statements for 1000 verifies"
     );
 }
+
+mod quotas {
+    use std::sync::Arc;
+
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use keyward::domain::ids::KeyId;
+    use keyward::metrics::Metrics;
+    use keyward::verify::quota::{QuotaPeriod, QuotaSpec, Quotas};
+
+    use crate::helpers::*;
+
+    /// A node's quota budgets on the test's database and clock (the verify path wires them to
+    /// a key's quota once the key fields exist).
+    fn node(app: &TestApp, clock: &Arc<ManualClock>) -> Arc<Quotas> {
+        let pool = keyward::db::build_pool(&app.db_url, 2).unwrap();
+        Quotas::new(pool, Arc::new(Metrics::new()), clock.clone()).unwrap()
+    }
+
+    async fn allowed(nodes: &[&Arc<Quotas>], key: KeyId, spec: QuotaSpec, n: usize) -> u64 {
+        let mut allowed = 0;
+        for i in 0..n {
+            let check = nodes[i % nodes.len()].spend(key, spec).await.unwrap();
+            assert_eq!(check.limit, spec.limit);
+            if check.allowed {
+                allowed += 1;
+            } else {
+                assert_eq!(check.remaining, 0, "a refusal says nothing is left");
+            }
+        }
+        allowed
+    }
+
+    fn spec(limit: u64, period: QuotaPeriod) -> QuotaSpec {
+        QuotaSpec { limit, period }
+    }
+
+    async fn setup(at: chrono::DateTime<Utc>) -> (TestApp, Arc<ManualClock>, KeyId) {
+        let clock = ManualClock::starting_at(at);
+        let app = spawn_app_with_clock(clock.clone()).await;
+        let (key, _) = make_key(&app, ENV, "metered", &["read"], None);
+        (app, clock, key)
+    }
+
+    #[tokio::test]
+    async fn three_nodes_answer_exactly_the_quota() {
+        let (app, clock, key) = setup(Utc::now()).await;
+        let (a, b, c) = (node(&app, &clock), node(&app, &clock), node(&app, &clock));
+        let total = spec(50, QuotaPeriod::Total);
+        assert_eq!(allowed(&[&a, &b, &c], key, total, 200).await, 50);
+        assert_eq!(
+            allowed(&[&a, &b, &c], key, total, 30).await,
+            0,
+            "never over"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stopped_node_gives_back_what_it_reserved() {
+        let (app, clock, key) = setup(Utc::now()).await;
+        let (a, b) = (node(&app, &clock), node(&app, &clock));
+        let q = spec(100, QuotaPeriod::Month);
+        assert_eq!(allowed(&[&a], key, q, 1).await, 1);
+        a.give_back_all(&mut app.conn()).unwrap();
+        assert_eq!(allowed(&[&b], key, q, 150).await, 99);
+    }
+
+    #[tokio::test]
+    async fn a_dead_nodes_lease_returns_when_it_expires() {
+        let (app, clock, key) = setup(Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()).await;
+        let (a, b) = (node(&app, &clock), node(&app, &clock));
+        let q = spec(100, QuotaPeriod::Day);
+        assert_eq!(allowed(&[&a], key, q, 1).await, 1);
+        a.abandon_all();
+        let before = allowed(&[&b], key, q, 150).await;
+        assert!(before < 99, "the dead node's slice is held: {before}");
+        clock.advance(TimeDelta::seconds(31));
+        let after = allowed(&[&b], key, q, 150).await;
+        assert_eq!(1 + before + after, 100, "and comes back after its lease");
+    }
+
+    #[tokio::test]
+    async fn a_day_quota_starts_afresh_at_utc_midnight() {
+        let (app, clock, key) = setup(Utc.with_ymd_and_hms(2026, 11, 23, 23, 59, 0).unwrap()).await;
+        let (a, b) = (node(&app, &clock), node(&app, &clock));
+        let q = spec(5, QuotaPeriod::Day);
+        assert_eq!(allowed(&[&a, &b], key, q, 12).await, 5);
+        let check = a.spend(key, q).await.unwrap();
+        assert_eq!(check.reset_secs, Some(60));
+        clock.set(Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap());
+        assert_eq!(allowed(&[&a, &b], key, q, 12).await, 5);
+    }
+
+    #[tokio::test]
+    async fn a_new_limit_keeps_the_periods_count_and_a_new_period_starts_afresh() {
+        let (app, clock, key) = setup(Utc::now()).await;
+        let a = node(&app, &clock);
+        assert_eq!(
+            allowed(&[&a], key, spec(10, QuotaPeriod::Month), 4).await,
+            4
+        );
+        a.give_back_all(&mut app.conn()).unwrap();
+        assert_eq!(
+            allowed(&[&a], key, spec(6, QuotaPeriod::Month), 10).await,
+            2
+        );
+        assert_eq!(allowed(&[&a], key, spec(6, QuotaPeriod::Day), 10).await, 6);
+    }
+}
