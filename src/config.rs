@@ -32,6 +32,14 @@ pub struct Config {
     /// Seals secrets stored in the database (`KEYWARD_SECRET_KEY`, or generated into the data
     /// directory on first start); the same on every node.
     pub secret_key: crate::secret_box::SecretKey,
+    /// GitHub's public keys for secret-scanning reports, read at start from the file named by
+    /// `KEYWARD_SECRET_SCANNING_KEYS` (none: every report is refused with 401).
+    pub secret_scanning_keys: crate::domain::leak::ScanningKeys,
+    /// What a leak report does to a live key (`KEYWARD_LEAK_ACTION`: `disable`, or `revoke`).
+    pub leak_action: crate::domain::leak::LeakAction,
+    /// How often each node looks for keys due an expiry warning (real time; at most a minute).
+    /// Not read from the environment; tests shorten it.
+    pub expiry_sweep_every: std::time::Duration,
     /// Who must use two-factor sign-in (`KEYWARD_REQUIRE_2FA`: `none`, `admins`, `all`).
     pub require_2fa: Require2fa,
 }
@@ -122,6 +130,17 @@ impl Config {
                 None => crate::net::TrustedProxies::default(),
             },
             secret_key,
+            secret_scanning_keys: match var("KEYWARD_SECRET_SCANNING_KEYS") {
+                Some(path) => crate::domain::leak::ScanningKeys::load(std::path::Path::new(&path))
+                    .context("KEYWARD_SECRET_SCANNING_KEYS")?,
+                None => crate::domain::leak::ScanningKeys::default(),
+            },
+            leak_action: match var("KEYWARD_LEAK_ACTION") {
+                Some(a) => crate::domain::leak::LeakAction::parse(&a)
+                    .map_err(|e| anyhow::anyhow!("KEYWARD_LEAK_ACTION: {e}"))?,
+                None => crate::domain::leak::LeakAction::default(),
+            },
+            expiry_sweep_every: crate::jobs::EXPIRY_SWEEP_EVERY,
             require_2fa: match var("KEYWARD_REQUIRE_2FA") {
                 Some(v) => Require2fa::parse(&v)?,
                 None => Require2fa::default(),

@@ -45,6 +45,10 @@ pub struct Metrics {
     pub key_cache_stale: Counter,
     /// Statements that reserve or give back slices of cluster-wide budgets.
     pub budget_reservations: Counter,
+    /// Webhook deliveries waiting to be sent or retried, and those that failed for good
+    /// (the whole cluster's, as this node last counted them).
+    pub webhook_deliveries_pending: Gauge,
+    pub webhook_deliveries_failed: Gauge,
 }
 
 impl Default for Metrics {
@@ -108,6 +112,18 @@ impl Metrics {
             "SQL statements that reserve or give back slices of cluster-wide rate limits and quotas",
             budget_reservations.clone(),
         );
+        let webhook_deliveries_pending = Gauge::default();
+        registry.register(
+            "webhook_deliveries_pending",
+            "Webhook deliveries waiting to be sent or retried (whole cluster)",
+            webhook_deliveries_pending.clone(),
+        );
+        let webhook_deliveries_failed = Gauge::default();
+        registry.register(
+            "webhook_deliveries_failed",
+            "Webhook deliveries that failed every try (whole cluster, last 30 days)",
+            webhook_deliveries_failed.clone(),
+        );
         let by_code = Code::ALL
             .iter()
             .map(|c| verifications.get_or_create(&(*c).into()).clone())
@@ -122,6 +138,8 @@ impl Metrics {
             key_cache_listening,
             key_cache_stale,
             budget_reservations,
+            webhook_deliveries_pending,
+            webhook_deliveries_failed,
         }
     }
 

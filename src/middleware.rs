@@ -35,7 +35,8 @@ pub fn security_headers() -> DefaultHeaders {
 }
 
 /// Refuses bodies over the limit up front when their length is declared; extractors enforce
-/// the same limit on bodies sent without a length.
+/// the same limit on bodies sent without a length. Forward auth reads no body, so a gateway
+/// that forwards the client's (of any size) is answered all the same.
 pub async fn body_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -45,7 +46,7 @@ pub async fn body_limit(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT) {
+    if declared.is_some_and(|len| len > BODY_LIMIT) && !is_forward_auth(req.path()) {
         if req.path().starts_with("/api/") {
             return Err(ApiError::from(AppError::PayloadTooLarge).into());
         }
@@ -82,12 +83,16 @@ impl RequestId {
     }
 }
 
+/// `/api/v1/auth`, or a path under it (Envoy appends the original request's path).
+fn is_forward_auth(path: &str) -> bool {
+    path == "/api/v1/auth" || path.starts_with("/api/v1/auth/")
+}
+
 /// Requests logged at debug only: a line per verification (or forward-auth check) would cost
 /// throughput, and probes, scrapes and static files would drown the rest.
 fn quiet(method: &Method, path: &str) -> bool {
     (method == Method::POST && path == "/api/v1/keys/verify")
-        || path == "/api/v1/auth"
-        || path.starts_with("/api/v1/auth/")
+        || is_forward_auth(path)
         || path.starts_with("/static/")
         || matches!(path, "/healthz" | "/readyz" | "/metrics")
 }

@@ -56,6 +56,27 @@ impl TrustedProxies {
     }
 }
 
+impl TrustedProxies {
+    /// The client behind `peer`: from `X-Forwarded-For` when the request has one, else from
+    /// `X-Real-IP` (the one address a proxy such as nginx may set instead), each believed
+    /// only from a trusted peer.
+    pub fn client_behind<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl Iterator<Item = &'a str>,
+        real_ip: Option<&str>,
+    ) -> IpAddr {
+        let mut forwarded_for = forwarded_for.peekable();
+        if forwarded_for.peek().is_none()
+            && self.trusts(peer)
+            && let Some(addr) = real_ip.and_then(|v| v.trim().parse::<IpAddr>().ok())
+        {
+            return canonical(addr);
+        }
+        self.client(peer, forwarded_for)
+    }
+}
+
 /// IPv4 written as IPv6 (`::ffff:10.0.0.1`) is the IPv4 address.
 fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
@@ -113,6 +134,28 @@ mod tests {
         assert_eq!(
             proxies.client(ip("::ffff:10.0.0.5"), ["::1"].into_iter()),
             ip("::1")
+        );
+    }
+
+    #[test]
+    fn x_real_ip_counts_only_from_a_trusted_peer_and_only_without_x_forwarded_for() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let none = std::iter::empty();
+        assert_eq!(
+            proxies.client_behind(ip("10.0.0.5"), none, Some("1.2.3.4")),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            proxies.client_behind(ip("203.0.113.9"), std::iter::empty(), Some("1.2.3.4")),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            proxies.client_behind(ip("10.0.0.5"), ["5.6.7.8"].into_iter(), Some("1.2.3.4")),
+            ip("5.6.7.8")
+        );
+        assert_eq!(
+            proxies.client_behind(ip("10.0.0.5"), std::iter::empty(), Some("junk")),
+            ip("10.0.0.5")
         );
     }
 

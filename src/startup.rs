@@ -81,8 +81,12 @@ impl Application {
             pool.clone(),
             verifier.clone(),
             metrics.clone(),
-            config.cache_revalidate_every,
+            crate::jobs::Periods {
+                revalidate: config.cache_revalidate_every,
+                expiry_sweep: config.expiry_sweep_every,
+            },
             clock.clone(),
+            crate::secret_box::SecretBox::new(&config.secret_key),
         );
 
         let listener = TcpListener::bind(&config.bind)?;
@@ -99,6 +103,7 @@ impl Application {
             clock,
             cookie_key: cookie_key.clone(),
             secrets,
+            leak_limiter: crate::state::leak_limiter(),
         });
         let server = HttpServer::new(move || {
             let sessions =

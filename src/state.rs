@@ -22,6 +22,24 @@ pub struct AppState {
     pub cookie_key: actix_web::cookie::Key,
     /// Seals and opens the secrets stored in the database (TOTP seeds, webhook secrets).
     pub secrets: crate::secret_box::SecretBox,
+    /// Leak reports per client address (SPEC §12: the endpoint is rate limited).
+    pub leak_limiter: LeakLimiter,
+}
+
+pub type LeakLimiter = governor::RateLimiter<
+    std::net::IpAddr,
+    governor::state::keyed::HashMapStateStore<std::net::IpAddr>,
+    governor::clock::DefaultClock,
+>;
+
+/// Reports per client address and minute: GitHub batches its findings, so this is generous
+/// for it and still stops a flood of bad signatures from taking the CPU.
+pub const LEAK_REPORTS_PER_MINUTE: u32 = 60;
+
+pub fn leak_limiter() -> LeakLimiter {
+    let per_minute =
+        std::num::NonZeroU32::new(LEAK_REPORTS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
+    governor::RateLimiter::hashmap(governor::Quota::per_minute(per_minute))
 }
 
 impl AppState {

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_session::{Session, SessionExt};
@@ -95,20 +96,26 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
 /// The client's address, as the audit trail and the sign-in throttle see it: the peer, or
 /// behind a trusted proxy the address it forwarded for (`crate::net`).
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    client_addr(req).map(|addr| addr.to_string())
+}
+
+/// The client's address: the peer, or behind a trusted proxy the address it forwarded for in
+/// `X-Forwarded-For` (or, without one, `X-Real-IP`).
+pub fn client_addr(req: &HttpRequest) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Some(peer.to_string());
+        return Some(peer);
     };
-    let forwarded = req
-        .headers()
+    let headers = req.headers();
+    let forwarded = headers
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok());
+    let real_ip = headers.get("x-real-ip").and_then(|v| v.to_str().ok());
     Some(
         state
             .config
             .trusted_proxies
-            .client(peer, forwarded)
-            .to_string(),
+            .client_behind(peer, forwarded, real_ip),
     )
 }
 

@@ -176,6 +176,14 @@ impl Actor {
         }
     }
 
+    /// A secret-scanning partner's report (GitHub) naming a leaked key.
+    pub fn leak_report() -> Self {
+        Self {
+            kind: ActorKind::LeakReport,
+            ..Self::default()
+        }
+    }
+
     /// Keyward itself (expiry warnings, background work).
     pub fn system() -> Self {
         Self::default()

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod key_list;
+pub mod leaks;
 pub mod memberships;
 pub mod projects;
 pub mod quota_budgets;
@@ -14,6 +15,7 @@ pub mod settings;
 pub mod types;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

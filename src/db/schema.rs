@@ -32,6 +32,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_key_leaks (id) {
+        id -> Int8,
+        api_key_id -> Int8,
+        url -> Text,
+        source -> Text,
+        reported_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     api_key_usage (api_key_id, minute, code) {
         api_key_id -> Int8,
         minute -> Timestamptz,
@@ -86,6 +96,16 @@ diesel::table! {
         key_tag -> Text,
         position -> Int4,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    expiry_warnings (api_key_id, days_before, expires_at) {
+        api_key_id -> Int8,
+        days_before -> Int4,
+        expires_at -> Timestamptz,
+        skipped -> Bool,
+        at -> Timestamptz,
     }
 }
 
@@ -152,6 +172,38 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_deliveries (id) {
+        id -> Int8,
+        endpoint_id -> Int8,
+        event_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        created_at -> Timestamptz,
+        state -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_attempt_at -> Nullable<Timestamptz>,
+        last_status -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Int8,
+        environment_id -> Int8,
+        url -> Text,
+        events -> Array<Text>,
+        secret_sealed -> Bytea,
+        enabled -> Bool,
+        disabled_for_failures_at -> Nullable<Timestamptz>,
+        failing_since -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     quota_budgets (api_key_id) {
         api_key_id -> Int8,
         quota_limit -> Int8,
@@ -182,6 +234,10 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(api_key_leaks -> api_keys (api_key_id));
+diesel::joinable!(expiry_warnings -> api_keys (api_key_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_endpoints -> environments (environment_id));
 diesel::joinable!(api_key_previous_secrets -> api_keys (api_key_id));
 diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(api_key_usage_hourly -> api_keys (api_key_id));
@@ -197,6 +253,7 @@ diesel::joinable!(rate_buckets -> api_keys (api_key_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_key_leaks,
     api_key_previous_secrets,
     api_key_usage,
     api_key_usage_hourly,
@@ -204,6 +261,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_events,
     environments,
+    expiry_warnings,
     memberships,
     projects,
     quota_budgets,
@@ -213,4 +271,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     settings,
     users,
+    webhook_deliveries,
+    webhook_endpoints,
 );

@@ -11,7 +11,7 @@ use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::{BigInt, Binary, Text};
 
 use crate::domain::api_key::{KeyType, Scope};
-use crate::domain::ids::{EnvironmentId, KeyId, ProjectId, UserId};
+use crate::domain::ids::{DeliveryId, EnvironmentId, KeyId, ProjectId, UserId, WebhookId};
 use crate::domain::key_format::KeyDigest;
 use crate::domain::user::Role;
 
@@ -41,6 +41,8 @@ bigint_id!(
     UserId => UserIdSql,
     EnvironmentId => EnvironmentIdSql,
     ProjectId => ProjectIdSql,
+    WebhookId => WebhookIdSql,
+    DeliveryId => DeliveryIdSql,
 );
 
 macro_rules! text_enum {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::ids::{KeyId, ProjectId, UserId};
+use super::ids::{KeyId, ProjectId, UserId, WebhookId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
@@ -12,6 +12,8 @@ pub enum AuditAction {
     ApiKeyUpdated,
     ApiKeyRotated,
     ApiKeyRevoked,
+    ApiKeyLeaked,
+    ApiKeyExpiring,
     MembershipAdded,
     MembershipRoleChanged,
     MembershipRemoved,
@@ -27,16 +29,23 @@ pub enum AuditAction {
     UserRecoveryCodeUsed,
     UserSignedOutEverywhere,
     ProjectCreated,
+    WebhookCreated,
+    WebhookDisabled,
+    WebhookEnabled,
+    WebhookDeleted,
+    WebhookSecretRolled,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 21] = [
+    pub const ALL: [AuditAction; 28] = [
         Self::ApiKeyCreated,
         Self::ApiKeyEnabled,
         Self::ApiKeyDisabled,
         Self::ApiKeyUpdated,
         Self::ApiKeyRotated,
         Self::ApiKeyRevoked,
+        Self::ApiKeyLeaked,
+        Self::ApiKeyExpiring,
         Self::MembershipAdded,
         Self::MembershipRoleChanged,
         Self::MembershipRemoved,
@@ -52,11 +61,32 @@ impl AuditAction {
         Self::UserRecoveryCodeUsed,
         Self::UserSignedOutEverywhere,
         Self::ProjectCreated,
+        Self::WebhookCreated,
+        Self::WebhookDisabled,
+        Self::WebhookEnabled,
+        Self::WebhookDeleted,
+        Self::WebhookSecretRolled,
     ];
 
     /// The actions an environment's trail can hold (the Activity tab's filter).
     pub fn in_environment(self) -> bool {
-        self.as_str().starts_with("api_key.") || self.as_str().starts_with("membership.")
+        ["api_key.", "membership.", "webhook."]
+            .iter()
+            .any(|p| self.as_str().starts_with(p))
+    }
+
+    /// The actions a webhook can announce (SPEC §12: every `api_key.*` action).
+    pub fn is_key_event(self) -> bool {
+        self.as_str().starts_with("api_key.")
+    }
+
+    /// The key events, in the order the webhook form lists them.
+    pub fn key_events() -> impl Iterator<Item = AuditAction> {
+        Self::ALL.into_iter().filter(|a| a.is_key_event())
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +97,8 @@ impl AuditAction {
             Self::ApiKeyUpdated => "api_key.updated",
             Self::ApiKeyRotated => "api_key.rotated",
             Self::ApiKeyRevoked => "api_key.revoked",
+            Self::ApiKeyLeaked => "api_key.leaked",
+            Self::ApiKeyExpiring => "api_key.expiring",
             Self::MembershipAdded => "membership.added",
             Self::MembershipRoleChanged => "membership.role_changed",
             Self::MembershipRemoved => "membership.removed",
@@ -82,6 +114,11 @@ impl AuditAction {
             Self::UserRecoveryCodeUsed => "user.recovery_code_used",
             Self::UserSignedOutEverywhere => "user.signed_out_everywhere",
             Self::ProjectCreated => "project.created",
+            Self::WebhookCreated => "webhook.created",
+            Self::WebhookDisabled => "webhook.disabled",
+            Self::WebhookEnabled => "webhook.enabled",
+            Self::WebhookDeleted => "webhook.deleted",
+            Self::WebhookSecretRolled => "webhook.secret_rolled",
         }
     }
 
@@ -118,6 +155,10 @@ pub enum AuditTarget<'a> {
         id: ProjectId,
         name: &'a str,
     },
+    Webhook {
+        id: WebhookId,
+        url: &'a str,
+    },
 }
 
 impl AuditTarget<'_> {
@@ -126,6 +167,7 @@ impl AuditTarget<'_> {
             Self::ApiKey { .. } => "api_key",
             Self::User { .. } => "user",
             Self::Project { .. } => "project",
+            Self::Webhook { .. } => "webhook",
         }
     }
     pub fn id(&self) -> i64 {
@@ -133,13 +175,15 @@ impl AuditTarget<'_> {
             Self::ApiKey { id, .. } => id.get(),
             Self::User { id, .. } => id.get(),
             Self::Project { id, .. } => id.get(),
+            Self::Webhook { id, .. } => id.get(),
         }
     }
-    /// A key's or project's name, a user's email.
+    /// A key's or project's name, a user's email, a webhook's URL.
     pub fn name(&self) -> &str {
         match self {
             Self::ApiKey { name, .. } | Self::Project { name, .. } => name,
             Self::User { email, .. } => email,
+            Self::Webhook { url, .. } => url,
         }
     }
     pub fn masked(&self) -> Option<&str> {

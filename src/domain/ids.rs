@@ -46,6 +46,10 @@ row_id! {
     EnvironmentId;
     /// A project (`projects.id`).
     ProjectId;
+    /// A webhook endpoint of an environment (`webhook_endpoints.id`).
+    WebhookId;
+    /// One event's delivery to one endpoint (`webhook_deliveries.id`).
+    DeliveryId;
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@ pub mod bulk;
 pub mod ids;
 pub mod key_format;
 pub mod key_list;
+pub mod leak;
 pub mod project;
 pub mod two_factor;
 pub mod user;
+pub mod webhook;
 
 /// Why a piece of input was refused, in words a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! cache revalidation, the usage flusher and roll-up, and the session sweeper. `finish` stops them all and
 //! writes whatever usage is still buffered.
 
+pub mod delivery;
 pub mod listener;
 
 use std::future::Future;
@@ -14,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::clock::SharedClock;
 use crate::db::{self, PgPool};
 use crate::metrics::{Metrics, ResultLabel};
+use crate::secret_box::SecretBox;
 use crate::verify::Verifier;
 use crate::verify::cache::POSITIVE_TTL;
 
@@ -21,15 +23,28 @@ use crate::verify::cache::POSITIVE_TTL;
 const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// Finished hours of usage are rolled up (and old rows pruned) this often, by one node at a time.
 const USAGE_ROLLUP_EVERY: Duration = Duration::from_secs(5 * 60);
+/// Webhook delivery history older than 30 days is pruned this often, by one node at a time.
+const DELIVERY_PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+const DELIVERY_HISTORY: chrono::TimeDelta = chrono::TimeDelta::days(30);
+/// Keys due an expiry warning are looked for this often (SPEC §12: at least once a minute).
+pub const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(20);
 /// Expired sessions are refused anyway; sweeping keeps the table small.
 const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(15 * 60);
 /// Cached keys are checked against their row versions this often: well inside their lifetime,
 /// so a key in use never drops out of memory while a missed notice is caught within this bound.
 pub const REVALIDATE_EVERY: Duration = Duration::from_secs(POSITIVE_TTL.as_secs() / 4);
 
+/// The periods of the tasks that tests shorten.
+pub struct Periods {
+    pub revalidate: Duration,
+    pub expiry_sweep: Duration,
+}
+
 pub struct Jobs {
     stop: Arc<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
+    /// The webhook delivery worker's own thread (awc runs on a runtime of its own).
+    deliveries: Option<std::thread::JoinHandle<()>>,
     pool: PgPool,
     verifier: Arc<Verifier>,
     metrics: Arc<Metrics>,
@@ -42,10 +57,26 @@ impl Jobs {
         pool: PgPool,
         verifier: Arc<Verifier>,
         metrics: Arc<Metrics>,
-        revalidate_every: Duration,
+        every_so_often: Periods,
         clock: SharedClock,
+        secrets: SecretBox,
     ) -> Self {
+        let Periods {
+            revalidate: revalidate_every,
+            expiry_sweep: expiry_sweep_every,
+        } = every_so_often;
         let (stop, stopped) = watch::channel(false);
+        let deliveries = delivery::start(
+            delivery::Worker {
+                pool: pool.clone(),
+                secrets,
+                clock: clock.clone(),
+                metrics: metrics.clone(),
+            },
+            stopped.clone(),
+        )
+        .map_err(|e| tracing::error!(error = %e, "the webhook delivery worker did not start"))
+        .ok();
         let tasks = vec![
             tokio::spawn(listener::run(
                 url.to_owned(),
@@ -63,8 +94,16 @@ impl Jobs {
                 move || flush_usage(&pool, &verifier, &metrics)
             }),
             every(USAGE_ROLLUP_EVERY, stopped.clone(), {
-                let pool = pool.clone();
+                let (pool, clock) = (pool.clone(), clock.clone());
                 move || roll_up_usage(&pool, &clock)
+            }),
+            every(expiry_sweep_every, stopped.clone(), {
+                let (pool, clock, verifier) = (pool.clone(), clock.clone(), verifier.clone());
+                move || warn_of_expiry(&pool, &clock, &verifier)
+            }),
+            every(DELIVERY_PRUNE_EVERY, stopped.clone(), {
+                let (pool, clock) = (pool.clone(), clock.clone());
+                move || prune_deliveries(&pool, &clock)
             }),
             every(SESSION_SWEEP_EVERY, stopped, {
                 let pool = pool.clone();
@@ -74,6 +113,7 @@ impl Jobs {
         Self {
             stop: Arc::new(stop),
             tasks,
+            deliveries,
             pool,
             verifier,
             metrics,
@@ -94,6 +134,9 @@ impl Jobs {
         self.signal_stop();
         for task in self.tasks {
             let _ = task.await;
+        }
+        if let Some(thread) = self.deliveries {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         let (pool, verifier, metrics) = (self.pool, self.verifier, self.metrics);
         let _ = tokio::task::spawn_blocking(move || {
@@ -203,6 +246,38 @@ fn give_back_budgets(pool: &PgPool, verifier: &Verifier) {
         });
     if let Err(e) = given {
         tracing::warn!(error = %e, "giving back reserved budgets failed");
+    }
+}
+
+/// Writes the expiry warnings that are due (each once for the cluster, whichever node finds it).
+fn warn_of_expiry(pool: &PgPool, clock: &SharedClock, verifier: &Verifier) {
+    let change = crate::services::Change {
+        actor: db::audit::Actor::system(),
+        now: clock.now(),
+        cache: verifier.cache.clone(),
+    };
+    let result = pool
+        .get()
+        .map_err(|e| crate::error::AppError::Unexpected(e.into()))
+        .and_then(|mut conn| crate::services::expiry::sweep(&mut conn, &change));
+    match result {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(warnings = n, "sent expiry warnings"),
+        Err(e) => tracing::warn!(error = ?e, "looking for keys about to expire failed"),
+    }
+}
+
+/// Deletes webhook deliveries older than 30 days; another node holding the lock skips this run.
+fn prune_deliveries(pool: &PgPool, clock: &SharedClock) {
+    let cutoff = clock.now() - DELIVERY_HISTORY;
+    let result = pool
+        .get()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut conn| Ok(db::webhooks::prune(&mut conn, cutoff)?));
+    match result {
+        Ok(Some(n)) => tracing::debug!(deleted = n, "pruned webhook delivery history"),
+        Ok(None) => tracing::debug!("another node is pruning webhook deliveries"),
+        Err(e) => tracing::warn!(error = %e, "pruning webhook deliveries failed"),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod key_page;
 pub mod members;
 pub mod page;
 pub mod session;
+pub mod webhooks;
 
 use actix_web::error::UrlencodedError;
 use actix_web::web;
@@ -137,6 +138,34 @@ pub fn configure_dashboard(cfg: &mut web::ServiceConfig) {
     .route(
         &format!("{ENV}/activity/export"),
         web::get().to(activity::export::csv),
+    )
+    .route(
+        &format!("{ENV}/activity/webhooks"),
+        web::get().to(webhooks::list::show),
+    )
+    .route(
+        &format!("{ENV}/activity/webhooks"),
+        web::post().to(webhooks::list::create),
+    )
+    .route(
+        &format!("{ENV}/activity/webhooks/{{webhook_id}}"),
+        web::get().to(webhooks::endpoint::show),
+    )
+    .route(
+        &format!("{ENV}/activity/webhooks/{{webhook_id}}/enabled"),
+        web::post().to(webhooks::endpoint::set_enabled),
+    )
+    .route(
+        &format!("{ENV}/activity/webhooks/{{webhook_id}}/delete"),
+        web::post().to(webhooks::endpoint::delete),
+    )
+    .route(
+        &format!("{ENV}/activity/webhooks/{{webhook_id}}/secret"),
+        web::post().to(webhooks::endpoint::roll_secret),
+    )
+    .route(
+        &format!("{ENV}/activity/webhooks/{{webhook_id}}/deliveries/{{delivery_id}}/redeliver"),
+        web::post().to(webhooks::endpoint::redeliver),
     )
     .route(
         &format!("{ENV}/members"),

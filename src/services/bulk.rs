@@ -88,6 +88,14 @@ pub fn apply(
         change
             .actor
             .record_each(conn, Some(environment_id), audit_action, &events)?;
+        // The outbox, in the same transaction: each key's event to every subscribed endpoint.
+        super::webhooks::announce_key_events(
+            conn,
+            environment_id,
+            audit_action,
+            &changed,
+            change.now,
+        )?;
         let notices: Vec<Vec<KeyDigest>> = targets.iter().map(|k| k.digests()).collect();
         db::api_keys::notify_each_changed(conn, &notices)?;
         Ok((

@@ -148,6 +148,43 @@ fn refuse_revoked(change: &Change, locked: &LockedKey, message: &'static str) ->
     AppError::Conflict(message)
 }
 
+/// Writes a key's audit event and, in the same transaction, its webhook deliveries (the
+/// outbox): every path that changes a key (dashboard, API, bulk, leak report) comes here.
+pub(crate) fn record_key_event(
+    conn: &mut PgConnection,
+    change: &Change,
+    environment_id: EnvironmentId,
+    key: &ApiKey,
+    action: AuditAction,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    record_key_event_with(
+        conn,
+        change,
+        environment_id,
+        key,
+        action,
+        details,
+        serde_json::Map::new(),
+    )
+}
+
+/// `record_key_event` whose webhook carries `extra` fields beside `data.key`.
+pub(crate) fn record_key_event_with(
+    conn: &mut PgConnection,
+    change: &Change,
+    environment_id: EnvironmentId,
+    key: &ApiKey,
+    action: AuditAction,
+    details: serde_json::Value,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<(), AppError> {
+    change
+        .actor
+        .record(conn, Some(environment_id), key_target(key), action, details)?;
+    super::webhooks::announce_key_event(conn, environment_id, action, key, change.now, extra)
+}
+
 fn lock(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,
@@ -182,10 +219,12 @@ pub fn create(
         let Some(key) = db::api_keys::insert(conn, &new)? else {
             return Ok(None);
         };
-        change.actor.record(
+        super::expiry::arm(conn, key.id, key.expires_at, change.now)?;
+        record_key_event(
             conn,
-            Some(home.environment_id),
-            key_target(&key),
+            change,
+            home.environment_id,
+            &key,
             AuditAction::ApiKeyCreated,
             json!({"name": key.name, "type": key.key_type, "scopes": key.scopes,
                    "expires_at": key.expires_at, "rate_limit_per_minute": key.rate_limit_per_minute}),
@@ -223,10 +262,11 @@ pub fn set_enabled(
             return Ok((locked, key));
         }
         let updated = db::api_keys::set_enabled(conn, id, enabled, change.now)?;
-        change.actor.record(
+        record_key_event(
             conn,
-            Some(environment_id),
-            key_target(&updated),
+            change,
+            environment_id,
+            &updated,
             AuditAction::switched(enabled),
             json!({"name": updated.name}),
         )?;
@@ -278,10 +318,11 @@ pub fn rotate(
             previous: db::api_keys::previous_secrets(conn, id)?,
             key: rotated,
         };
-        change.actor.record(
+        record_key_event(
             conn,
-            Some(home.environment_id),
-            key_target(&after.key),
+            change,
+            home.environment_id,
+            &after.key,
             AuditAction::ApiKeyRotated,
             json!({"name": after.key.name, "old_masked": before.key.masked,
                    "new_masked": after.key.masked, "old_valid_until": grace_until}),
@@ -320,10 +361,11 @@ pub fn revoke(
             return Ok((before, unchanged));
         }
         let after = db::api_keys::revoke(conn, id, change.now)?;
-        change.actor.record(
+        record_key_event(
             conn,
-            Some(environment_id),
-            key_target(&after),
+            change,
+            environment_id,
+            &after,
             AuditAction::ApiKeyRevoked,
             json!({"name": after.name}),
         )?;
@@ -361,25 +403,30 @@ pub fn update(
         let Some(updated) = db::api_keys::update(conn, id, &changes)? else {
             return Ok(None);
         };
+        if updated.expires_at != before.key.expires_at {
+            super::expiry::arm(conn, id, updated.expires_at, change.now)?;
+        }
         let switched = updated.enabled != before.key.enabled;
         let edited = updated.name != before.key.name
             || updated.description != before.key.description
             || updated.rate_limit_per_minute != before.key.rate_limit_per_minute
             || updated.expires_at != before.key.expires_at;
         if switched {
-            change.actor.record(
+            record_key_event(
                 conn,
-                Some(environment_id),
-                key_target(&updated),
+                change,
+                environment_id,
+                &updated,
                 AuditAction::switched(updated.enabled),
                 json!({"name": updated.name}),
             )?;
         }
         if edited || !switched {
-            change.actor.record(
+            record_key_event(
                 conn,
-                Some(environment_id),
-                key_target(&updated),
+                change,
+                environment_id,
+                &updated,
                 AuditAction::ApiKeyUpdated,
                 json!({"name": updated.name, "description": updated.description,
                        "rate_limit_per_minute": updated.rate_limit_per_minute,

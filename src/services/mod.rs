@@ -4,12 +4,15 @@
 
 pub mod accounts;
 pub mod bulk;
+pub mod expiry;
 pub mod key_list;
 pub mod keys;
+pub mod leaks;
 pub mod members;
 pub mod projects;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 

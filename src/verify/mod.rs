@@ -124,6 +124,30 @@ fn refusal_for(status: KeyStatus) -> Option<Code> {
     }
 }
 
+/// Why a key is being checked: verify and forward auth spend quota; a key calling the
+/// management API itself is rate limited but spends none (SPEC §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Verify,
+    ForwardAuth,
+    Management,
+}
+
+/// What a caller presented and asked for: the verify body, forward-auth headers, or a
+/// management call's own key.
+#[derive(Debug, Clone, Copy)]
+pub struct Presentation<'a> {
+    pub key: Option<&'a str>,
+    pub environment: Option<&'a str>,
+    pub scope: Option<&'a str>,
+    /// The client address that counts for `allowed_ips` (verify: the body's `ip`; forward
+    /// auth and management: the request's client address through the trusted-proxy rule).
+    pub ip: Option<std::net::IpAddr>,
+    /// For `allowed_origins`: the verify body's `origin`, or forward auth's `Origin` header.
+    pub origin: Option<&'a str>,
+    pub purpose: Purpose,
+}
+
 /// What the verifier decided, with what the response needs to say about it.
 pub struct Verdict {
     pub code: Code,
@@ -166,14 +190,9 @@ impl Verifier {
         Ok(self.cache.revalidate(known, &current, renew))
     }
 
-    pub async fn verify(
-        &self,
-        presented: Option<&str>,
-        environment: Option<&str>,
-        scope: Option<&str>,
-    ) -> Result<Verdict, AppError> {
+    pub async fn verify(&self, presented: &Presentation<'_>) -> Result<Verdict, AppError> {
         let now = self.clock.now();
-        let verdict = self.decide(presented, environment, scope, now).await?;
+        let verdict = self.decide(presented, now).await?;
         self.metrics.count_verification(verdict.code);
         if let Some(key) = &verdict.key {
             self.usage.record(key.key_id, verdict.code, now);
@@ -183,9 +202,7 @@ impl Verifier {
 
     async fn decide(
         &self,
-        presented: Option<&str>,
-        environment: Option<&str>,
-        scope: Option<&str>,
+        presented: &Presentation<'_>,
         now: chrono::DateTime<Utc>,
     ) -> Result<Verdict, AppError> {
         let refuse = |code, key| {
@@ -195,17 +212,17 @@ impl Verifier {
                 rate: None,
             })
         };
-        let Some(presented) = presented else {
+        let Some(presented_key) = presented.key else {
             return refuse(Code::Malformed, None);
         };
-        if ParsedKey::parse(presented).is_err() {
+        if ParsedKey::parse(presented_key).is_err() {
             return refuse(Code::Malformed, None);
         }
-        let digest = KeyDigest::of(presented);
+        let digest = KeyDigest::of(presented_key);
         let Some(key) = self.lookup(digest).await? else {
             return refuse(Code::NotFound, None);
         };
-        let code = judge(&key, environment, scope, now);
+        let code = judge(&key, presented.environment, presented.scope, now);
         if code == Code::NotFound {
             return refuse(code, None);
         }

@@ -634,6 +634,36 @@ async fn walk_every_page(app: &TestApp, b: &Client, v: Viewport) -> Findings {
         &b.screenshot().await.unwrap(),
     );
 
+    click(b, Locator::XPath("//a[normalize-space()='Webhooks']")).await;
+    wait_for(b, Locator::XPath("//h1[normalize-space()='Webhooks']")).await;
+    found.check(b, &axe, v, "the Webhooks page").await;
+    b.find(Locator::Id("webhook-url"))
+        .await
+        .unwrap()
+        .send_keys("https://example.com/keyward-events")
+        .await
+        .unwrap();
+    click(b, Locator::XPath(&button("Add endpoint"))).await;
+    wait_for(b, Locator::Css("dialog#reveal")).await;
+    found
+        .check(b, &axe, v, "a new endpoint with its one-time secret")
+        .await;
+    save_screenshot(
+        &format!("webhook-secret-{}.png", v.name),
+        &b.screenshot().await.unwrap(),
+    );
+    click(b, Locator::XPath("//a[normalize-space()='Done']")).await;
+    wait_for(
+        b,
+        Locator::XPath("//h1[normalize-space()='Webhook endpoint']"),
+    )
+    .await;
+    found.check(b, &axe, v, "a webhook endpoint's page").await;
+    save_screenshot(
+        &format!("webhook-{}.png", v.name),
+        &b.screenshot().await.unwrap(),
+    );
+
     b.goto(&format!("{}/admin", app.address)).await.unwrap();
     wait_for(b, Locator::XPath("//h1[normalize-space()='Admin']")).await;
     found.check(b, &axe, v, "the Admin page").await;

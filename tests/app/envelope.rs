@@ -263,6 +263,10 @@ async fn another_method_on_a_known_path_is_a_json_405_with_allow() {
     let paths = doc.json["paths"].as_object().unwrap();
     assert!(paths.len() >= 5);
     for (path, operations) in paths {
+        if operations.get("trace").is_some() {
+            // Forward auth answers every method (SPEC §13), TRACE included.
+            continue;
+        }
         let concrete = path.replace("{id}", "1");
         let r = api(base, Method::TRACE, &concrete, Some(&admin), None).await;
         assert_envelope(

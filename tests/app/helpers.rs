@@ -175,7 +175,7 @@ pub async fn new_node(db_url: &str, adjust: impl FnOnce(&mut Config)) -> Node {
     start_node(db_url, adjust, keyward::clock::system()).await
 }
 
-/// Starts one more server node on the given database, on a clock the test moves.
+/// One more node on the same database, reading the same manual clock.
 pub async fn new_node_with_clock(db_url: &str, clock: Arc<ManualClock>) -> Node {
     start_node(db_url, |_| {}, clock).await
 }
@@ -194,6 +194,10 @@ async fn start_node(db_url: &str, adjust: impl FnOnce(&mut Config), clock: Share
         trusted_proxies: Default::default(),
         // One key for every node of a test: they share sealed secrets through the database.
         secret_key: keyward::secret_box::SecretKey::parse_hex(TEST_SECRET_KEY).unwrap(),
+        secret_scanning_keys: Default::default(),
+        leak_action: Default::default(),
+        // Tests move the clock and expect warnings soon after, not within a minute.
+        expiry_sweep_every: Duration::from_millis(200),
         require_2fa: Default::default(),
     };
     adjust(&mut config);

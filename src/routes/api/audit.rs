@@ -52,12 +52,26 @@ pub enum ActionParam {
     ApiKeyRotated,
     #[serde(rename = "api_key.revoked")]
     ApiKeyRevoked,
+    #[serde(rename = "api_key.leaked")]
+    ApiKeyLeaked,
+    #[serde(rename = "api_key.expiring")]
+    ApiKeyExpiring,
     #[serde(rename = "membership.added")]
     MembershipAdded,
     #[serde(rename = "membership.role_changed")]
     MembershipRoleChanged,
     #[serde(rename = "membership.removed")]
     MembershipRemoved,
+    #[serde(rename = "webhook.created")]
+    WebhookCreated,
+    #[serde(rename = "webhook.disabled")]
+    WebhookDisabled,
+    #[serde(rename = "webhook.enabled")]
+    WebhookEnabled,
+    #[serde(rename = "webhook.deleted")]
+    WebhookDeleted,
+    #[serde(rename = "webhook.secret_rolled")]
+    WebhookSecretRolled,
 }
 
 impl ActionParam {
@@ -69,9 +83,16 @@ impl ActionParam {
             Self::ApiKeyUpdated => AuditAction::ApiKeyUpdated,
             Self::ApiKeyRotated => AuditAction::ApiKeyRotated,
             Self::ApiKeyRevoked => AuditAction::ApiKeyRevoked,
+            Self::ApiKeyLeaked => AuditAction::ApiKeyLeaked,
+            Self::ApiKeyExpiring => AuditAction::ApiKeyExpiring,
             Self::MembershipAdded => AuditAction::MembershipAdded,
             Self::MembershipRoleChanged => AuditAction::MembershipRoleChanged,
             Self::MembershipRemoved => AuditAction::MembershipRemoved,
+            Self::WebhookCreated => AuditAction::WebhookCreated,
+            Self::WebhookDisabled => AuditAction::WebhookDisabled,
+            Self::WebhookEnabled => AuditAction::WebhookEnabled,
+            Self::WebhookDeleted => AuditAction::WebhookDeleted,
+            Self::WebhookSecretRolled => AuditAction::WebhookSecretRolled,
         }
     }
 }
@@ -93,7 +114,7 @@ pub struct AuditActor {
 /// What it was done to, as it was then.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditTargetJson {
-    /// `api_key`, `user` or `project`.
+    /// `api_key`, `user`, `project` or `webhook`.
     #[serde(rename = "type")]
     pub kind: String,
     pub id: i64,

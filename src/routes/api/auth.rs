@@ -8,12 +8,12 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::error::{ApiError, ErrorCode};
 use super::verify::presented_key;
-use crate::auth::scope::client_ip;
+use crate::auth::scope::{client_addr, client_ip};
 use crate::db::audit::Actor;
 use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::domain::key_format::ParsedKey;
 use crate::state::AppState;
-use crate::verify::Code;
+use crate::verify::{Code, Presentation, Purpose};
 
 pub struct AdminKey {
     pub key_id: KeyId,
@@ -41,7 +41,14 @@ impl FromRequest for AdminKey {
                 .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no app state"))?;
             let verdict = state
                 .verifier
-                .verify(presented_key(&req), None, Some("admin"))
+                .verify(&Presentation {
+                    key: presented_key(&req),
+                    environment: None,
+                    scope: Some("admin"),
+                    ip: client_addr(&req),
+                    origin: None,
+                    purpose: Purpose::Management,
+                })
                 .await?;
             match (verdict.code, verdict.key) {
                 (Code::Valid, Some(key)) => Ok(Self {

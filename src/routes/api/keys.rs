@@ -77,15 +77,23 @@ impl ApiKeyJson {
             .last_used_at
             .max(state.verifier.usage.unflushed_last_used(key.id));
         Self {
+            last_used_at,
+            ..Self::snapshot(key, state.clock.now())
+        }
+    }
+
+    /// The key as its row says at `now`: what a webhook's `data.key` carries (never a secret).
+    pub fn snapshot(key: ApiKey, now: DateTime<Utc>) -> Self {
+        Self {
             id: key.id,
-            status: key.status(state.clock.now()),
+            status: key.status(now),
             name: key.name,
             description: key.description,
             key_type: key.key_type,
             scopes: key.scopes,
             masked: key.masked,
             created_at: key.created_at,
-            last_used_at,
+            last_used_at: key.last_used_at,
             expires_at: key.expires_at,
             rate_limit_per_minute: key.rate_limit_per_minute,
             key: None,

@@ -4,7 +4,9 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod forward_auth;
 pub mod keys;
+pub mod leaks;
 pub mod openapi;
 pub mod verify;
 
@@ -16,15 +18,17 @@ use actix_web::{HttpResponse, ResponseError, web};
 
 use error::{ApiError, ErrorCode};
 use openapi::{
-    Credential, EVERY_ROUTE, INTERNAL, INVALID, KEY_REFUSED, NAME_TAKEN, NOT_FOUND, RATE_LIMIT,
-    REVOKED, REVOKED_OR_NAME_TAKEN, Reply, Request, VERIFY_REFUSED, of, query,
+    Credential, EVERY_ROUTE, FORWARD_AUTH_REFUSED, FORWARD_AUTH_VALID, INTERNAL, INVALID,
+    KEY_REFUSED, NAME_TAKEN, NOT_FOUND, RATE_LIMIT, REVOKED, REVOKED_OR_NAME_TAKEN, Reply, Request,
+    VERIFY_REFUSED, of, query,
 };
 
 /// One API operation: how it is routed and how it is documented.
 pub struct Operation {
-    /// Lower case, as in the route list.
+    /// Lower case, as in the route list; `any` routes every method.
     pub method: &'static str,
-    pub http_method: utoipa::openapi::HttpMethod,
+    /// The methods the document lists it under (for `any`, every one OpenAPI names).
+    pub http_methods: &'static [utoipa::openapi::HttpMethod],
     pub path: &'static str,
     pub summary: &'static str,
     pub credential: Credential,
@@ -35,20 +39,44 @@ pub struct Operation {
     pub answers: &'static [&'static [Reply]],
 }
 
-macro_rules! http_method {
+macro_rules! http_methods {
     (get) => {
-        utoipa::openapi::HttpMethod::Get
+        &[utoipa::openapi::HttpMethod::Get]
     };
     (post) => {
-        utoipa::openapi::HttpMethod::Post
+        &[utoipa::openapi::HttpMethod::Post]
     };
     (patch) => {
-        utoipa::openapi::HttpMethod::Patch
+        &[utoipa::openapi::HttpMethod::Patch]
     };
     (delete) => {
-        utoipa::openapi::HttpMethod::Delete
+        &[utoipa::openapi::HttpMethod::Delete]
+    };
+    (any) => {
+        &[
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::HttpMethod::Post,
+            utoipa::openapi::HttpMethod::Put,
+            utoipa::openapi::HttpMethod::Patch,
+            utoipa::openapi::HttpMethod::Delete,
+            utoipa::openapi::HttpMethod::Head,
+            utoipa::openapi::HttpMethod::Options,
+            utoipa::openapi::HttpMethod::Trace,
+        ]
     };
 }
+
+macro_rules! route {
+    (any) => {
+        web::route()
+    };
+    ($method:ident) => {
+        web::$method()
+    };
+}
+
+/// Answers every method.
+const ANY: &str = "any";
 
 macro_rules! api_operations {
     ($( $method:ident $path:literal => $handler:path, $summary:literal,
@@ -58,7 +86,7 @@ macro_rules! api_operations {
         pub const OPERATIONS: &[Operation] = &[
             $( Operation {
                 method: stringify!($method),
-                http_method: http_method!($method),
+                http_methods: http_methods!($method),
                 path: $path,
                 summary: $summary,
                 credential: Credential::$credential,
@@ -69,7 +97,7 @@ macro_rules! api_operations {
         ];
 
         fn register(cfg: &mut web::ServiceConfig) {
-            $( cfg.route($path, web::$method().to($handler)); )*
+            $( cfg.route($path, route!($method).to($handler)); )*
         }
     };
 }
@@ -120,6 +148,16 @@ api_operations! {
         ok: Reply::json(200, "Events, newest first, and the cursor of the next page.",
             of::<audit::AuditEventList>),
         refusals: [KEY_REFUSED, INVALID, INTERNAL];
+    post "/secret-scanning/github" => leaks::github, "GitHub secret-scanning partner reports: a live key named in one is switched off",
+        key: NoKey, request: Some(Request::required(openapi::array_of::<crate::domain::leak::ReportedToken>)), query: None,
+        ok: Reply::json(200, "GitHub's feedback: one entry per reported token.",
+            openapi::array_of::<crate::domain::leak::LeakFeedback>),
+        refusals: [openapi::LEAK_REFUSED, INTERNAL];
+    any "/auth" => forward_auth::check, "Forward authentication: may this request through the gateway pass?",
+        key: AnyKey, request: None, query: Some(forward_auth::parameters),
+        ok: Reply::empty(200, "The key is valid; the identity headers are for the upstream.")
+            .with_headers(FORWARD_AUTH_VALID),
+        refusals: [FORWARD_AUTH_REFUSED, INVALID, INTERNAL];
     get "/openapi.json" => openapi::document, "This document",
         key: NoKey, request: None, query: None,
         ok: Reply::json(200, "The OpenAPI 3.1 document of this API.", openapi::any_object),
@@ -147,6 +185,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     )
                     .configure(refuse_other_methods_on_fixed_paths)
                     .configure(register)
+                    // Envoy's ext_authz appends the original path to the one it is given.
+                    .route(
+                        "/auth/{tail:.*}",
+                        web::route().to(forward_auth::check_appended),
+                    )
                     .configure(refuse_other_methods)
                     .default_service(web::to(not_found)),
             )
@@ -161,7 +204,7 @@ fn refuse_other_methods_on_fixed_paths(cfg: &mut web::ServiceConfig) {
     let mut paths: Vec<&'static str> = OPERATIONS
         .iter()
         .map(|op| op.path)
-        .filter(|path| !path.contains('{'))
+        .filter(|path| !path.contains('{') && !answers_any_method(path))
         .collect();
     paths.sort_unstable();
     paths.dedup();
@@ -184,13 +227,24 @@ fn refuse_other_methods_on_fixed_paths(cfg: &mut web::ServiceConfig) {
 }
 
 fn refuse_other_methods(cfg: &mut web::ServiceConfig) {
-    let mut paths: Vec<&'static str> = OPERATIONS.iter().map(|op| op.path).collect();
+    let mut paths: Vec<&'static str> = OPERATIONS
+        .iter()
+        .map(|op| op.path)
+        .filter(|path| !answers_any_method(path))
+        .collect();
     paths.sort_unstable();
     paths.dedup();
     for path in paths {
         // Registered after the routes: reached only when no method of the path matched.
         cfg.service(web::resource(path).default_service(web::to(move || method_not_allowed(path))));
     }
+}
+
+/// A path routed for every method has no other method to refuse.
+fn answers_any_method(path: &str) -> bool {
+    OPERATIONS
+        .iter()
+        .any(|op| op.path == path && op.method == ANY)
 }
 
 /// The methods `path` answers, as `Allow` lists them.

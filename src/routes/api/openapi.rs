@@ -14,7 +14,8 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ComponentsBuilder, Content, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required, Schema,
+    ComponentsBuilder, Content, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr,
+    Required, Schema,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -301,6 +302,28 @@ pub const EVERY_ROUTE: &[Reply] = &[
     .with_headers(ALLOW),
     Reply::json(413, "PAYLOAD_TOO_LARGE: the body is over 64 KiB.", error),
 ];
+/// A leak report refused before anything changes (SPEC §12).
+pub const LEAK_REFUSED: &[Reply] = &[
+    Reply::json(
+        401,
+        "UNAUTHENTICATED: the Github-Public-Key-Identifier / Github-Public-Key-Signature headers \
+         are missing, or the ECDSA P-256 signature over the raw body does not verify with a \
+         configured public key.",
+        error,
+    ),
+    Reply::json(
+        422,
+        "INVALID_INPUT: the body is not a JSON array of reported tokens, or carries more than \
+         1000.",
+        error,
+    ),
+    Reply::json(
+        429,
+        "RATE_LIMITED: too many reports from this address.",
+        error,
+    )
+    .with_headers(RETRY_AFTER),
+];
 pub const INTERNAL: &[Reply] = &[Reply::json(500, "INTERNAL: the server failed.", error)];
 /// The verification API's refusals (SPEC §5).
 pub const VERIFY_REFUSED: &[Reply] = &[
@@ -328,6 +351,67 @@ pub const VERIFY_REFUSED: &[Reply] = &[
         refused,
     )
     .with_headers(RATE_LIMITED),
+];
+
+const KEYWARD_CODE: HeaderDoc = HeaderDoc {
+    name: super::forward_auth::CODE_HEADER,
+    description: "The verification code (SPEC §5), for the gateway to pass to the client.",
+    text: true,
+};
+const fn text_header(name: &'static str, description: &'static str) -> HeaderDoc {
+    HeaderDoc {
+        name,
+        description,
+        text: true,
+    }
+}
+/// Forward auth's 200: who the caller is, for the upstream (and the key's rate limit).
+pub const FORWARD_AUTH_VALID: &[HeaderDoc] = &[
+    text_header(super::forward_auth::KEY_ID_HEADER, "The key's id."),
+    text_header(
+        super::forward_auth::KEY_NAME_HEADER,
+        "The key's name, percent-encoded as UTF-8.",
+    ),
+    text_header(
+        super::forward_auth::OWNER_HEADER,
+        "The key's owner, percent-encoded as UTF-8 (only when it has one).",
+    ),
+    text_header(
+        super::forward_auth::SCOPES_HEADER,
+        "The key's scopes, comma-separated.",
+    ),
+    text_header(
+        super::forward_auth::ENVIRONMENT_HEADER,
+        "The slug of the key's environment.",
+    ),
+    LIMIT,
+    REMAINING,
+    RESET,
+];
+const FORWARD_AUTH_REFUSAL: &[HeaderDoc] = &[KEYWARD_CODE, LIMIT, REMAINING, RESET];
+const FORWARD_AUTH_LIMITED: &[HeaderDoc] = &[KEYWARD_CODE, RETRY, LIMIT, REMAINING, RESET];
+/// Forward auth's refusals (SPEC §13): §5's, with the code in `X-Keyward-Code` too.
+pub const FORWARD_AUTH_REFUSED: &[Reply] = &[
+    Reply::json(
+        401,
+        "MALFORMED (no key in X-API-Key or Authorization: Bearer, or not a key), NOT_FOUND, \
+         DISABLED, EXPIRED, REVOKED or WRONG_ENVIRONMENT (X-Keyward-Environment).",
+        refused,
+    )
+    .with_headers(FORWARD_AUTH_REFUSAL),
+    Reply::json(
+        403,
+        "INSUFFICIENT_SCOPE: the key does not hold X-Keyward-Scope; with `gateway=nginx`, also \
+         RATE_LIMITED (with Retry-After).",
+        refused,
+    )
+    .with_headers(FORWARD_AUTH_LIMITED),
+    Reply::json(
+        429,
+        "RATE_LIMITED: the key is over its rate limit.",
+        refused,
+    )
+    .with_headers(FORWARD_AUTH_LIMITED),
 ];
 
 /// Puts a schema in the components (with the ones it refers to) and answers how to refer to it.
@@ -359,10 +443,19 @@ fn header(doc: &HeaderDoc) -> utoipa::openapi::header::Header {
         .build()
 }
 
-fn operation_id(op: &super::Operation) -> String {
+fn operation_id(method: &HttpMethod, op: &super::Operation) -> String {
+    let method = match method {
+        HttpMethod::Get => "get",
+        HttpMethod::Post => "post",
+        HttpMethod::Put => "put",
+        HttpMethod::Delete => "delete",
+        HttpMethod::Options => "options",
+        HttpMethod::Head => "head",
+        HttpMethod::Patch => "patch",
+        HttpMethod::Trace => "trace",
+    };
     format!(
-        "{}{}",
-        op.method,
+        "{method}{}",
         op.path.replace(['/', '{', '}', '-', '.'], "_")
     )
 }
@@ -371,9 +464,7 @@ pub fn build() -> OpenApi {
     let mut schemas = BTreeMap::new();
     let mut paths = Paths::new();
     for op in OPERATIONS {
-        let mut operation = OperationBuilder::new()
-            .summary(Some(op.summary))
-            .operation_id(Some(operation_id(op)));
+        let mut operation = OperationBuilder::new().summary(Some(op.summary));
         match op.credential {
             Credential::NoKey => {}
             Credential::AnyKey => {
@@ -431,12 +522,16 @@ pub fn build() -> OpenApi {
             }
             responses = responses.response(reply.status.to_string(), response.build());
         }
-        operation = operation.responses(responses.build());
-        paths.add_path_operation(
-            format!("/api/v1{}", op.path),
-            vec![op.http_method.clone()],
-            operation.build(),
-        );
+        let operation = operation.responses(responses.build()).build();
+        for method in op.http_methods {
+            let mut operation = operation.clone();
+            operation.operation_id = Some(operation_id(method, op));
+            paths.add_path_operation(
+                format!("/api/v1{}", op.path),
+                vec![method.clone()],
+                operation,
+            );
+        }
     }
     let mut components = ComponentsBuilder::new().security_scheme(
         SECURITY_SCHEME,

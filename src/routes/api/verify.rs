@@ -12,7 +12,7 @@ use super::body::{ApiBody, from_object};
 use super::error::{ApiError, ErrorCode};
 use crate::domain::api_key::{KeyType, Scope};
 use crate::state::AppState;
-use crate::verify::{Code, Verdict};
+use crate::verify::{Code, Presentation, Purpose, Verdict};
 
 pub const KEY_HEADER: &str = "X-API-Key";
 
@@ -48,6 +48,17 @@ pub struct RefusedBody<'a> {
     #[schema(schema_with = refused_code)]
     code: &'static str,
     message: &'a str,
+}
+
+impl<'a> RefusedBody<'a> {
+    /// A refusal with one of §5's codes.
+    pub fn new(code: Code, message: &'a str) -> Self {
+        Self {
+            valid: false,
+            code: code.as_str(),
+            message,
+        }
+    }
 }
 
 /// The code `verify` answers, with 400, to a body that is not a JSON object like `VerifyBody`.
@@ -111,11 +122,16 @@ pub async fn verify(
     };
     let verdict = state
         .verifier
-        .verify(
-            presented_key(&req),
-            constraints.environment.as_deref(),
-            constraints.scope.as_deref(),
-        )
+        .verify(&Presentation {
+            key: presented_key(&req),
+            environment: constraints.environment.as_deref(),
+            scope: constraints.scope.as_deref(),
+            // On verify the peer is the calling service, not its client: only the body may say
+            // who the client is (SPEC §11).
+            ip: None,
+            origin: None,
+            purpose: Purpose::Verify,
+        })
         .await;
     let response = match verdict {
         Ok(verdict) => respond(&req, &verdict),

@@ -46,6 +46,8 @@ pub struct KeyRow {
     pub expires: String,
     /// `Expires in N days` / `Expires today` within 30 days of expiry.
     pub expiry_badge: Option<String>,
+    /// A leak report named this key: the **Leaked** badge links to where it was found.
+    pub leak_url: Option<String>,
 }
 
 impl KeyRow {
@@ -66,6 +68,14 @@ impl KeyRow {
             last_used: format_date_or(key.last_used_at.as_ref(), "Never"),
             expires: format_date_or(key.expires_at.as_ref(), "Never"),
             expiry_badge: expiry_badge(key.expires_at, key.revoked_at.is_some(), now),
+            leak_url: None,
+        }
+    }
+
+    pub fn with_leak(self, leak_url: Option<&String>) -> Self {
+        Self {
+            leak_url: leak_url.cloned(),
+            ..self
         }
     }
 }
@@ -187,6 +197,14 @@ impl ApiKeysPage {
             }
             None => None,
         };
+        let shown: Vec<_> = view
+            .iter()
+            .flat_map(|v| v.page.keys.iter().map(|k| k.id))
+            .collect();
+        let leaks = services::run(&state.pool, move |conn| {
+            Ok(crate::db::leaks::latest_urls(conn, &shown)?)
+        })
+        .await?;
         let base = base_path(access);
         let filter = filter.unwrap_or_default();
         let list = ListControls::new(&base, &filter, view.as_ref(), no_match);
@@ -211,7 +229,7 @@ impl ApiKeysPage {
             rows: view
                 .iter()
                 .flat_map(|v| v.page.keys.iter())
-                .map(|k| KeyRow::from_key(k, now))
+                .map(|k| KeyRow::from_key(k, now).with_leak(leaks.get(&k.id)))
                 .collect(),
             list,
             base,

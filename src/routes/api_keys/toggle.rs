@@ -26,15 +26,16 @@ pub async fn submit(
 ) -> Result<HttpResponse, AppError> {
     let (env_id, id, enabled) = (scope.env_id(), path.id, form.enabled);
     let change = state.change(scope.actor());
-    let key = services::run(&state.pool, move |conn| {
-        key_service::set_enabled(conn, env_id, id, enabled, &change)
+    let (key, leak_url) = services::run(&state.pool, move |conn| {
+        let key = key_service::set_enabled(conn, env_id, id, enabled, &change)?;
+        Ok((key, crate::db::leaks::latest_urls(conn, &[id])?.remove(&id)))
     })
     .await?;
     if !scope.htmx {
         return Ok(see_other(&base_path(&scope.access)));
     }
     let partial = KeyRowPartial {
-        row: KeyRow::from_key(&key, state.clock.now()),
+        row: KeyRow::from_key(&key, state.clock.now()).with_leak(leak_url.as_ref()),
         base: base_path(&scope.access),
         csrf: csrf_token(&scope.session)?,
         can_manage: true,

@@ -44,6 +44,8 @@ pub struct KeyView {
     pub created_by: Option<String>,
     pub last_used: String,
     pub expires: String,
+    /// A leak report named this key: the **Leaked** badge links to where it was found.
+    pub leak_url: Option<String>,
 }
 
 /// The Edit form: the values typed so far and what was wrong with them.
@@ -116,7 +118,7 @@ impl KeyPage {
         let access = &scope.access;
         let env_id = access.env.id;
         let can_view_events = access.may(Action::ViewActivity);
-        let (key, creator, events) = services::run(&state.pool, move |conn| {
+        let (key, creator, events, leak_url) = services::run(&state.pool, move |conn| {
             let key = db::api_keys::find(conn, env_id, id)?.ok_or(AppError::NotFound)?;
             let creator = match key.created_by {
                 Some(user) => db::users::find(conn, user)?.map(|u| u.email),
@@ -132,7 +134,8 @@ impl KeyPage {
             } else {
                 Vec::new()
             };
-            Ok((key, creator, events))
+            let leak_url = db::leaks::latest_urls(conn, &[id])?.remove(&id);
+            Ok((key, creator, events, leak_url))
         })
         .await?;
         let now = state.clock.now();
@@ -191,6 +194,7 @@ impl KeyPage {
                 name: key.name,
                 description: key.description,
                 masked: key.masked,
+                leak_url,
             },
             reveal: None,
             flash: None,
