@@ -6,6 +6,7 @@ use super::schema::{api_key_previous_secrets, api_keys};
 use crate::domain::api_key::{KeyStatus, KeyType, Scope};
 use crate::domain::ids::{EnvironmentId, KeyId, UserId};
 use crate::domain::key_format::KeyDigest;
+use crate::domain::policy::KeyMeta;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = api_keys)]
@@ -28,6 +29,14 @@ pub struct ApiKey {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Bumped by every change: a cached copy with another version is stale.
     pub version: i64,
+    pub allowed_ips: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub quota_limit: Option<i64>,
+    pub quota_period: Option<String>,
+    pub owner_id: Option<String>,
+    pub meta: Option<KeyMeta>,
+    /// The client address the caller last reported, written by the usage flusher.
+    pub last_used_ip: Option<String>,
 }
 
 impl ApiKey {
@@ -78,6 +87,12 @@ pub struct NewApiKey<'a> {
     pub expires_at: Option<DateTime<Utc>>,
     pub rate_limit_per_minute: Option<i32>,
     pub created_by: Option<UserId>,
+    pub allowed_ips: Option<&'a [String]>,
+    pub allowed_origins: Option<&'a [String]>,
+    pub quota_limit: Option<i64>,
+    pub quota_period: Option<&'a str>,
+    pub owner_id: Option<&'a str>,
+    pub meta: Option<&'a KeyMeta>,
 }
 
 /// The constraint behind "names are unique per environment among keys that are not revoked".
@@ -305,6 +320,12 @@ pub struct KeyChanges {
     pub enabled: Option<bool>,
     pub rate_limit_per_minute: Option<Option<i32>>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub allowed_ips: Option<Option<Vec<String>>>,
+    pub allowed_origins: Option<Option<Vec<String>>>,
+    pub quota_limit: Option<Option<i64>>,
+    pub quota_period: Option<Option<String>>,
+    pub owner_id: Option<Option<String>>,
+    pub meta: Option<Option<KeyMeta>>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 

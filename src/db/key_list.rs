@@ -45,9 +45,13 @@ fn filtered<'a>(
             api_keys::name
                 .ilike(pattern.clone())
                 .or(api_keys::description.ilike(pattern.clone()))
-                .or(api_keys::masked.ilike(pattern))
+                .or(api_keys::masked.ilike(pattern.clone()))
+                .or(api_keys::owner_id.ilike(pattern))
                 .or(sql::<Bool>("right(masked, 4) = ").bind::<Text, _>(q.clone())),
         );
+    }
+    if let Some(owner) = &filter.owner {
+        query = query.filter(api_keys::owner_id.eq(owner.as_str().to_owned()));
     }
     let live = api_keys::revoked_at.is_null();
     let not_expired = api_keys::expires_at

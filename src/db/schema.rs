@@ -19,6 +19,13 @@ diesel::table! {
         updated_at -> Timestamptz,
         last_used_at -> Nullable<Timestamptz>,
         version -> Int8,
+        allowed_ips -> Nullable<Array<Text>>,
+        allowed_origins -> Nullable<Array<Text>>,
+        quota_limit -> Nullable<Int8>,
+        quota_period -> Nullable<Text>,
+        owner_id -> Nullable<Text>,
+        meta -> Nullable<Jsonb>,
+        last_used_ip -> Nullable<Text>,
     }
 }
 

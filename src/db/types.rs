@@ -8,11 +8,12 @@ use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
 use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, IsNull, Output, ToSql};
-use diesel::sql_types::{BigInt, Binary, Text};
+use diesel::sql_types::{BigInt, Binary, Jsonb, Text};
 
 use crate::domain::api_key::{KeyType, Scope};
 use crate::domain::ids::{DeliveryId, EnvironmentId, KeyId, ProjectId, UserId, WebhookId};
 use crate::domain::key_format::KeyDigest;
+use crate::domain::policy::KeyMeta;
 use crate::domain::user::Role;
 
 macro_rules! bigint_id {
@@ -93,5 +94,30 @@ impl FromSql<Binary, Pg> for KeyDigest {
     fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
         KeyDigest::from_slice(bytes.as_bytes())
             .ok_or_else(|| "a key digest in the database is not 32 bytes".into())
+    }
+}
+
+#[derive(AsExpression, FromSqlRow)]
+#[diesel(foreign_derive, sql_type = Jsonb)]
+#[allow(dead_code)]
+struct KeyMetaSql(KeyMeta);
+
+/// JSONB's binary form is a version byte (1) and the JSON text; keeping it by hand spares
+/// Diesel's `serde_json` feature and a JSON tree per row.
+impl ToSql<Jsonb, Pg> for KeyMeta {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        out.write_all(&[1])?;
+        out.write_all(self.as_json().as_bytes())?;
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<Jsonb, Pg> for KeyMeta {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        let raw = bytes.as_bytes();
+        let Some((1, text)) = raw.split_first() else {
+            return Err("unknown JSONB version in the database".into());
+        };
+        KeyMeta::from_json_text(std::str::from_utf8(text)?).map_err(|e| e.to_string().into())
     }
 }

@@ -68,6 +68,8 @@ pub struct KeyFilter {
     pub status: Option<StatusFilter>,
     pub key_type: Option<KeyType>,
     pub scope: Option<Scope>,
+    /// Only this owner's keys (SPEC §9, §11).
+    pub owner: Option<super::policy::OwnerId>,
 }
 
 /// What was typed into Search.

@@ -7,6 +7,7 @@ pub mod ids;
 pub mod key_format;
 pub mod key_list;
 pub mod leak;
+pub mod policy;
 pub mod project;
 pub mod two_factor;
 pub mod user;

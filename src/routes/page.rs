@@ -211,6 +211,12 @@ pub fn key_form_field(field: crate::services::keys::KeyField) -> &'static str {
         KeyField::Scopes => "scopes",
         KeyField::Expiry => "expiration",
         KeyField::RateLimit => "rate_limit",
+        KeyField::AllowedIps => "allowed_ips",
+        KeyField::AllowedOrigins => "allowed_origins",
+        KeyField::Quota => "quota",
+        KeyField::Owner => "owner",
+        // The forms do not set metadata; the API does.
+        KeyField::Meta => "meta",
     }
 }
 
@@ -239,4 +245,55 @@ pub fn take_flash(session: &Session) -> Option<String> {
         return None;
     }
     session.remove_as::<String>(FLASH_KEY).and_then(Result::ok)
+}
+
+/// The Add panel's and the Edit form's policy fields as typed (SPEC §11): Owner, Allowed IPs
+/// and Allowed origins (one a line), Quota and Quota period.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyForm {
+    pub owner: String,
+    pub allowed_ips: String,
+    pub allowed_origins: String,
+    pub quota: String,
+    pub quota_period: String,
+}
+
+impl PolicyForm {
+    /// Each field through its parser; a blank field is no restriction, no quota, no owner.
+    pub fn draft(&self) -> crate::services::keys::PolicyDraft {
+        use crate::domain::policy::{AllowedIps, AllowedOrigins, OwnerId, Quota};
+        crate::services::keys::PolicyDraft {
+            allowed_ips: Some(AllowedIps::parse_lines(&self.allowed_ips)),
+            allowed_origins: Some(AllowedOrigins::parse_lines(&self.allowed_origins)),
+            quota: Some(Quota::parse_form(&self.quota, &self.quota_period)),
+            owner_id: Some(OwnerId::parse_optional(&self.owner)),
+            meta: None,
+        }
+    }
+
+    /// A key's current values, to edit.
+    pub fn of_key(key: &crate::db::api_keys::ApiKey) -> Self {
+        Self {
+            owner: key.owner_id.clone().unwrap_or_default(),
+            allowed_ips: key.allowed_ips.as_deref().unwrap_or_default().join("\n"),
+            allowed_origins: key
+                .allowed_origins
+                .as_deref()
+                .unwrap_or_default()
+                .join("\n"),
+            quota: key.quota_limit.map(|n| n.to_string()).unwrap_or_default(),
+            quota_period: key
+                .quota_period
+                .clone()
+                .unwrap_or_else(|| "month".to_owned()),
+        }
+    }
+
+    /// The Quota period choices: (value, label, selected).
+    pub fn periods(&self) -> Vec<(&'static str, &'static str, bool)> {
+        crate::domain::policy::QuotaPeriod::ALL
+            .iter()
+            .map(|p| (p.as_str(), p.label(), p.as_str() == self.quota_period))
+            .collect()
+    }
 }

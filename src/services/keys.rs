@@ -17,6 +17,7 @@ use crate::domain::api_key::{ApiKeyName, Expiry, KeyDescription, KeyType, RateLi
 use crate::domain::audit::{AuditAction, AuditTarget};
 use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::domain::key_format::{KeyDigest, KeyPrefix, KeyTag, PlainApiKey};
+use crate::domain::policy::{AllowedIps, AllowedOrigins, KeyMeta, OwnerId, Quota};
 use crate::domain::{FieldErrors, Invalid};
 use crate::error::AppError;
 
@@ -28,6 +29,7 @@ pub struct KeySpec {
     pub scopes: Scopes,
     pub expiry: Expiry,
     pub rate_limit: Option<RateLimit>,
+    pub policy: PolicySpec,
 }
 
 /// The fields of a new key, as the parser names them; each edge (the Add panel, the JSON API)
@@ -40,6 +42,85 @@ pub enum KeyField {
     Scopes,
     Expiry,
     RateLimit,
+    AllowedIps,
+    AllowedOrigins,
+    Quota,
+    Owner,
+    Meta,
+}
+
+/// A key's restrictions, quota, owner and metadata as typed (SPEC §11), each already run
+/// through its parser by the edge that read it (textarea lines, JSON lists). A field left at
+/// `None` was not given: a new key goes without, an edit keeps what the key has.
+#[derive(Default)]
+pub struct PolicyDraft {
+    pub allowed_ips: Option<Result<Option<AllowedIps>, Invalid>>,
+    pub allowed_origins: Option<Result<Option<AllowedOrigins>, Invalid>>,
+    pub quota: Option<Result<Option<Quota>, Invalid>>,
+    pub owner_id: Option<Result<Option<OwnerId>, Invalid>>,
+    pub meta: Option<Result<Option<KeyMeta>, Invalid>>,
+}
+
+/// The parsed policy fields: `None` keeps (or, for a new key, leaves unset), `Some(None)` clears.
+#[derive(Debug, Default, Clone)]
+pub struct PolicySpec {
+    pub allowed_ips: Option<Option<AllowedIps>>,
+    pub allowed_origins: Option<Option<AllowedOrigins>>,
+    pub quota: Option<Option<Quota>>,
+    pub owner_id: Option<Option<OwnerId>>,
+    pub meta: Option<Option<KeyMeta>>,
+}
+
+pub const ORIGINS_ON_SECRET: &str = "Allowed origins are for publishable keys, which run in \
+     browsers; a secret key is used from servers, so restrict it with Allowed IPs.";
+
+impl PolicyDraft {
+    /// The one parser of the policy fields, for a key of `key_type` (a key's type never
+    /// changes, so an edit checks against the stored one).
+    pub fn parse(self, key_type: KeyType, errors: &mut FieldErrors<KeyField>) -> PolicySpec {
+        fn take<T>(
+            errors: &mut FieldErrors<KeyField>,
+            field: KeyField,
+            given: Option<Result<T, Invalid>>,
+        ) -> Option<T> {
+            given.and_then(|parsed| errors.check(field, parsed))
+        }
+        let allowed_ips = take(errors, KeyField::AllowedIps, self.allowed_ips);
+        let quota = take(errors, KeyField::Quota, self.quota);
+        let owner_id = take(errors, KeyField::Owner, self.owner_id);
+        let meta = take(errors, KeyField::Meta, self.meta);
+        let allowed_origins = take(errors, KeyField::AllowedOrigins, self.allowed_origins);
+        let allowed_origins = match allowed_origins {
+            Some(Some(_)) if key_type == KeyType::Secret => {
+                errors.add(KeyField::AllowedOrigins, ORIGINS_ON_SECRET);
+                None
+            }
+            other => other,
+        };
+        PolicySpec {
+            allowed_ips,
+            allowed_origins,
+            quota,
+            owner_id,
+            meta,
+        }
+    }
+}
+
+impl PolicySpec {
+    /// The columns an update sets.
+    pub fn apply(self, changes: &mut KeyChanges) {
+        changes.allowed_ips = self.allowed_ips.map(|v| v.map(|ips| ips.to_strings()));
+        changes.allowed_origins = self
+            .allowed_origins
+            .map(|v| v.map(|origins| origins.to_strings()));
+        changes.quota_limit = self.quota.map(|q| q.map(Quota::limit));
+        changes.quota_period = self
+            .quota
+            .map(|q| q.map(|q| q.period().as_str().to_owned()));
+        changes.owner_id = self.owner_id.map(|o| o.map(OwnerId::into_string));
+        changes.meta = self.meta;
+    }
 }
 
 /// A new key as typed, before parsing. The Add panel and the API fill one each; expiry and
@@ -51,6 +132,7 @@ pub struct KeyDraft<'a> {
     pub scopes: &'a [&'a str],
     pub expiry: Result<Expiry, Invalid>,
     pub rate_limit: Result<Option<RateLimit>, Invalid>,
+    pub policy: PolicyDraft,
 }
 
 impl KeySpec {
@@ -67,6 +149,11 @@ impl KeySpec {
             .and_then(|t| errors.check(KeyField::Scopes, Scopes::parse_strs(draft.scopes, t)));
         let expiry = errors.check(KeyField::Expiry, draft.expiry);
         let rate_limit = errors.check(KeyField::RateLimit, draft.rate_limit);
+        // An unreadable type already has its message; the policy is checked as for a secret
+        // key then, which refuses nothing a publishable key would allow but origins.
+        let policy = draft
+            .policy
+            .parse(key_type.unwrap_or(KeyType::Publishable), &mut errors);
         match (name, description, key_type, scopes, expiry, rate_limit) {
             (
                 Some(name),
@@ -82,6 +169,7 @@ impl KeySpec {
                 scopes,
                 expiry,
                 rate_limit,
+                policy,
             }),
             _ => Err(errors),
         }
@@ -203,6 +291,19 @@ pub fn create(
 ) -> Result<Option<(ApiKey, PlainApiKey)>, AppError> {
     let plain = PlainApiKey::generate(&home.prefix, spec.key_type, &home.tag)?;
     let (masked, digest) = (plain.masked(), plain.digest());
+    let ips = spec
+        .policy
+        .allowed_ips
+        .as_ref()
+        .and_then(Option::as_ref)
+        .map(AllowedIps::to_strings);
+    let origins = spec
+        .policy
+        .allowed_origins
+        .as_ref()
+        .and_then(Option::as_ref)
+        .map(AllowedOrigins::to_strings);
+    let quota = spec.policy.quota.flatten();
     let outcome = conn.transaction::<_, AppError, _>(|conn| {
         let new = NewApiKey {
             environment_id: home.environment_id,
@@ -215,6 +316,17 @@ pub fn create(
             expires_at: spec.expiry.get(),
             rate_limit_per_minute: spec.rate_limit.map(RateLimit::get),
             created_by: change.actor.user_id,
+            allowed_ips: ips.as_deref(),
+            allowed_origins: origins.as_deref(),
+            quota_limit: quota.map(Quota::limit),
+            quota_period: quota.map(|q| q.period().as_str()),
+            owner_id: spec
+                .policy
+                .owner_id
+                .as_ref()
+                .and_then(Option::as_ref)
+                .map(OwnerId::as_str),
+            meta: spec.policy.meta.as_ref().and_then(Option::as_ref),
         };
         let Some(key) = db::api_keys::insert(conn, &new)? else {
             return Ok(None);
@@ -227,7 +339,10 @@ pub fn create(
             &key,
             AuditAction::ApiKeyCreated,
             json!({"name": key.name, "type": key.key_type, "scopes": key.scopes,
-                   "expires_at": key.expires_at, "rate_limit_per_minute": key.rate_limit_per_minute}),
+                   "expires_at": key.expires_at, "rate_limit_per_minute": key.rate_limit_per_minute,
+                   "allowed_ips": key.allowed_ips, "allowed_origins": key.allowed_origins,
+                   "quota_limit": key.quota_limit, "quota_period": key.quota_period,
+                   "owner_id": key.owner_id}),
         )?;
         // Drops a negative cache entry for this digest, should one exist anywhere.
         announce(conn, std::slice::from_ref(&key.digest))?;
@@ -410,7 +525,13 @@ pub fn update(
         let edited = updated.name != before.key.name
             || updated.description != before.key.description
             || updated.rate_limit_per_minute != before.key.rate_limit_per_minute
-            || updated.expires_at != before.key.expires_at;
+            || updated.expires_at != before.key.expires_at
+            || updated.allowed_ips != before.key.allowed_ips
+            || updated.allowed_origins != before.key.allowed_origins
+            || updated.quota_limit != before.key.quota_limit
+            || updated.quota_period != before.key.quota_period
+            || updated.owner_id != before.key.owner_id
+            || updated.meta != before.key.meta;
         if switched {
             record_key_event(
                 conn,
@@ -430,7 +551,11 @@ pub fn update(
                 AuditAction::ApiKeyUpdated,
                 json!({"name": updated.name, "description": updated.description,
                        "rate_limit_per_minute": updated.rate_limit_per_minute,
-                       "expires_at": updated.expires_at}),
+                       "expires_at": updated.expires_at,
+                       "allowed_ips": updated.allowed_ips,
+                       "allowed_origins": updated.allowed_origins,
+                       "quota_limit": updated.quota_limit, "quota_period": updated.quota_period,
+                       "owner_id": updated.owner_id}),
             )?;
         }
         announce(conn, &before.digests())?;
@@ -449,6 +574,9 @@ pub struct EditDraft<'a> {
     pub description: &'a str,
     pub expiry: Option<Result<Expiry, Invalid>>,
     pub rate_limit: Result<Option<RateLimit>, Invalid>,
+    /// The edited key's type: origins are for publishable keys only.
+    pub key_type: KeyType,
+    pub policy: PolicyDraft,
 }
 
 impl EditDraft<'_> {
@@ -465,17 +593,19 @@ impl EditDraft<'_> {
             .expiry
             .map(|e| errors.check(KeyField::Expiry, e).map(Expiry::get));
         let rate_limit = errors.check(KeyField::RateLimit, self.rate_limit);
+        let policy = self.policy.parse(self.key_type, &mut errors);
         match (name, description, expiry, rate_limit) {
             // `expiry`: None keeps it; Some(None) was refused (and is in `errors`).
             (Some(name), Some(description), expiry, Some(rate_limit)) if errors.is_empty() => {
-                Ok(KeyChanges {
+                let mut changes = KeyChanges {
                     name: Some(name.as_str().to_owned()),
                     description: Some(description.as_str().to_owned()),
-                    enabled: None,
                     rate_limit_per_minute: Some(rate_limit.map(RateLimit::get)),
                     expires_at: expiry.flatten(),
-                    updated_at: None,
-                })
+                    ..KeyChanges::default()
+                };
+                policy.apply(&mut changes);
+                Ok(changes)
             }
             _ => Err(errors),
         }

@@ -40,10 +40,13 @@ pub enum Code {
     WrongEnvironment,
     InsufficientScope,
     RateLimited,
+    IpNotAllowed,
+    OriginNotAllowed,
+    QuotaExceeded,
 }
 
 impl Code {
-    pub const ALL: [Code; 9] = [
+    pub const ALL: [Code; 12] = [
         Code::Valid,
         Code::Malformed,
         Code::NotFound,
@@ -53,6 +56,9 @@ impl Code {
         Code::WrongEnvironment,
         Code::InsufficientScope,
         Code::RateLimited,
+        Code::IpNotAllowed,
+        Code::OriginNotAllowed,
+        Code::QuotaExceeded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,14 +72,17 @@ impl Code {
             Self::WrongEnvironment => "WRONG_ENVIRONMENT",
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
             Self::RateLimited => "RATE_LIMITED",
+            Self::IpNotAllowed => "IP_NOT_ALLOWED",
+            Self::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
+            Self::QuotaExceeded => "QUOTA_EXCEEDED",
         }
     }
 
     pub fn status(self) -> u16 {
         match self {
             Self::Valid => 200,
-            Self::InsufficientScope => 403,
-            Self::RateLimited => 429,
+            Self::InsufficientScope | Self::IpNotAllowed | Self::OriginNotAllowed => 403,
+            Self::RateLimited | Self::QuotaExceeded => 429,
             _ => 401,
         }
     }
@@ -89,38 +98,10 @@ impl Code {
             Self::WrongEnvironment => "This API key belongs to another environment.",
             Self::InsufficientScope => "This API key does not hold the required scope.",
             Self::RateLimited => "This API key is over its rate limit; retry later.",
+            Self::IpNotAllowed => "This API key may not be used from this IP address.",
+            Self::OriginNotAllowed => "This API key may not be used from this origin.",
+            Self::QuotaExceeded => "This API key has used up its quota for the period.",
         }
-    }
-}
-
-/// The decision for a known key, before its rate limit: SPEC §5's order of precedence.
-pub fn judge(
-    key: &KeyState,
-    environment: Option<&str>,
-    scope: Option<&str>,
-    now: chrono::DateTime<Utc>,
-) -> Code {
-    if key.valid_until.is_some_and(|t| t <= now) {
-        // The old secret of a rotated key, past its grace period: it no longer exists.
-        Code::NotFound
-    } else if let Some(refusal) = refusal_for(key.status(now)) {
-        refusal
-    } else if environment.is_some_and(|e| e != key.environment) {
-        Code::WrongEnvironment
-    } else if scope.is_some_and(|s| !key.has_scope(s)) {
-        Code::InsufficientScope
-    } else {
-        Code::Valid
-    }
-}
-
-/// The refusal a key's status calls for, if any.
-fn refusal_for(status: KeyStatus) -> Option<Code> {
-    match status {
-        KeyStatus::Revoked => Some(Code::Revoked),
-        KeyStatus::Expired => Some(Code::Expired),
-        KeyStatus::Off => Some(Code::Disabled),
-        KeyStatus::On => None,
     }
 }
 
@@ -148,11 +129,57 @@ pub struct Presentation<'a> {
     pub purpose: Purpose,
 }
 
+/// The decision for a known key, before its budgets (rate limit, quota): SPEC §11's order of
+/// precedence.
+pub fn judge(key: &KeyState, presented: &Presentation<'_>, now: chrono::DateTime<Utc>) -> Code {
+    if key.valid_until.is_some_and(|t| t <= now) {
+        // The old secret of a rotated key, past its grace period: it no longer exists.
+        Code::NotFound
+    } else if let Some(refusal) = refusal_for(key.status(now)) {
+        refusal
+    } else if presented
+        .environment
+        .is_some_and(|e| e != &*key.environment)
+    {
+        Code::WrongEnvironment
+    } else if !key.allows_ip(presented.ip) {
+        Code::IpNotAllowed
+    } else if !key.allows_origin(presented.origin) {
+        Code::OriginNotAllowed
+    } else if presented.scope.is_some_and(|s| !key.has_scope(s)) {
+        Code::InsufficientScope
+    } else {
+        Code::Valid
+    }
+}
+
+/// The refusal a key's status calls for, if any.
+fn refusal_for(status: KeyStatus) -> Option<Code> {
+    match status {
+        KeyStatus::Revoked => Some(Code::Revoked),
+        KeyStatus::Expired => Some(Code::Expired),
+        KeyStatus::Off => Some(Code::Disabled),
+        KeyStatus::On => None,
+    }
+}
+
 /// What the verifier decided, with what the response needs to say about it.
 pub struct Verdict {
     pub code: Code,
     pub key: Option<Arc<KeyState>>,
     pub rate: Option<RateInfo>,
+    /// For a key with a quota: what the `X-Quota-*` headers say.
+    pub quota: Option<QuotaInfo>,
+}
+
+/// A key's quota as a verify answer reports it (SPEC §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaInfo {
+    pub limit: i64,
+    /// What the cluster had left when this node last reserved, minus what it spent since.
+    pub remaining: i64,
+    /// Seconds until the period rolls over (day and month quotas).
+    pub reset_secs: Option<i64>,
 }
 
 pub struct Verifier {
@@ -210,6 +237,7 @@ impl Verifier {
                 code,
                 key,
                 rate: None,
+                quota: None,
             })
         };
         let Some(presented_key) = presented.key else {
@@ -222,7 +250,7 @@ impl Verifier {
         let Some(key) = self.lookup(digest).await? else {
             return refuse(Code::NotFound, None);
         };
-        let code = judge(&key, presented.environment, presented.scope, now);
+        let code = judge(&key, presented, now);
         if code == Code::NotFound {
             return refuse(code, None);
         }
@@ -234,6 +262,7 @@ impl Verifier {
                 code,
                 key: Some(key),
                 rate: None,
+                quota: None,
             });
         };
         let rate = self.limits.check(key.key_id, limit).await?;
@@ -246,6 +275,7 @@ impl Verifier {
             code,
             key: Some(key),
             rate: Some(rate),
+            quota: None,
         })
     }
 

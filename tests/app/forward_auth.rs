@@ -357,3 +357,17 @@ async fn envoy_style_appended_paths_are_answered_and_their_query_ignored() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().contains_key("x-keyward-key-id"));
 }
+
+#[tokio::test]
+async fn a_key_with_an_owner_names_it_percent_encoded() {
+    let app = spawn_app().await;
+    let (id, key) = make_key(&app, ENV, "billing", &["read"], None);
+    // Set before the key is first checked, so no cached state predates it.
+    diesel::update(api_keys::table.find(id))
+        .set(api_keys::owner_id.eq("cus 42/ü"))
+        .execute(&mut app.conn())
+        .unwrap();
+    let r = auth(&app.address, "", &[("X-API-Key", &key)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("x-keyward-owner"), Some("cus%2042%2F%C3%BC"));
+}

@@ -560,6 +560,7 @@ pub fn make_key(
         scopes: Scopes::parse_strs(scopes, KeyType::Secret).unwrap(),
         expiry: Expiry::NEVER,
         rate_limit: rate_limit.map(|n| RateLimit::new(n).unwrap()),
+        policy: Default::default(),
     };
     let change = keyward::services::Change {
         actor: Default::default(),

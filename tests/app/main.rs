@@ -23,6 +23,7 @@ mod leaks;
 mod list_at_scale;
 mod nodes;
 mod permissions;
+mod policies;
 mod security;
 mod sessions;
 mod verify;

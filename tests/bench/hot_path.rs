@@ -11,7 +11,7 @@ use keyward::domain::api_key::KeyType;
 use keyward::domain::key_format::{KeyDigest, KeyPrefix, KeyTag, ParsedKey, PlainApiKey};
 use keyward::verify::cache::KeyCache;
 use keyward::verify::key_state::KeyState;
-use keyward::verify::{Code, judge};
+use keyward::verify::{Code, Presentation, Purpose, judge};
 
 fn hot_path(c: &mut Criterion) {
     let key = PlainApiKey::from_random(
@@ -37,6 +37,8 @@ fn hot_path(c: &mut Criterion) {
         revoked: false,
         expires_at: None,
         rate_limit: None,
+        quota: None,
+        policy: None,
         valid_until: None,
         version: 1,
     };
@@ -62,7 +64,15 @@ fn hot_path(c: &mut Criterion) {
             let digest = KeyDigest::of(presented);
             let hit = cache.get(&digest).flatten();
             let code = hit.map_or(Code::NotFound, |k| {
-                judge(&k, Some("production"), Some("write"), Utc::now())
+                let presented = Presentation {
+                    key: Some(presented),
+                    environment: Some("production"),
+                    scope: Some("write"),
+                    ip: None,
+                    origin: None,
+                    purpose: Purpose::Verify,
+                };
+                judge(&k, &presented, Utc::now())
             });
             assert!(parsed && code == Code::Valid);
             code

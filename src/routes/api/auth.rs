@@ -8,7 +8,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::error::{ApiError, ErrorCode};
 use super::verify::presented_key;
-use crate::auth::scope::{client_addr, client_ip};
+use crate::auth::scope::client_addr;
 use crate::db::audit::Actor;
 use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::domain::key_format::ParsedKey;
@@ -39,13 +39,15 @@ impl FromRequest for AdminKey {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no app state"))?;
+            // The key's own client address is what its allowed_ips restrict (SPEC §11).
+            let ip = client_addr(&req);
             let verdict = state
                 .verifier
                 .verify(&Presentation {
                     key: presented_key(&req),
                     environment: None,
                     scope: Some("admin"),
-                    ip: client_addr(&req),
+                    ip,
                     origin: None,
                     purpose: Purpose::Management,
                 })
@@ -58,8 +60,12 @@ impl FromRequest for AdminKey {
                         .and_then(|k| ParsedKey::parse(k).ok())
                         .map(|k| k.masked())
                         .unwrap_or_default(),
-                    ip: client_ip(&req),
+                    ip: ip.map(|a| a.to_string()),
                 }),
+                (Code::IpNotAllowed, _) => Err(ApiError::new(
+                    ErrorCode::IpNotAllowed,
+                    Code::IpNotAllowed.message(),
+                )),
                 (Code::InsufficientScope, _) => Err(ApiError::new(
                     ErrorCode::Forbidden,
                     "The management API needs a key with the admin scope.",

@@ -42,6 +42,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// 403
     Forbidden,
+    /// 403: a key calling the management API from an address outside its `allowed_ips`.
+    IpNotAllowed,
     /// 404
     NotFound,
     /// 405, with `Allow`.
@@ -63,7 +65,7 @@ impl ErrorCode {
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::IpNotAllowed => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
@@ -95,6 +97,7 @@ impl ErrorCode {
             Self::BadRequest => "BAD_REQUEST",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
+            Self::IpNotAllowed => "IP_NOT_ALLOWED",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Conflict => "CONFLICT",

@@ -158,15 +158,16 @@ fn respond(verdict: &Verdict, gateway: Option<Gateway>) -> HttpResponse {
 /// Who is calling, as the upstream is told.
 struct Identity<'a> {
     key: &'a KeyState,
-    /// The customer or service the key belongs to (SPEC §11's `owner_id`). Keys carry no owner
-    /// on this branch yet: once `KeyState` has `owner_id: Option<String>`, this is
-    /// `key.owner_id.as_deref()` and `X-Keyward-Owner` follows.
+    /// The customer or service the key belongs to (SPEC §11's `owner_id`), when it has one.
     owner: Option<&'a str>,
 }
 
 impl<'a> Identity<'a> {
     fn of(key: &'a KeyState) -> Self {
-        Self { key, owner: None }
+        Self {
+            key,
+            owner: key.owner_id(),
+        }
     }
 
     fn headers(&self) -> impl Iterator<Item = (&'static str, HeaderValue)> + use<'a> {

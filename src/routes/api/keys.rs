@@ -20,9 +20,10 @@ use crate::domain::ids::KeyId;
 use crate::domain::key_list::{
     KeyCursor, KeyFilter, KeyPosition, PAGE_SIZE, SearchText, StatusFilter,
 };
+use crate::domain::policy::{AllowedIps, AllowedOrigins, KeyMeta, OwnerId, Quota, QuotaPeriod};
 use crate::services;
 use crate::services::keys::{
-    self as key_service, DUPLICATE_NAME, KeyDraft, KeyField, KeyHome, KeySpec,
+    self as key_service, DUPLICATE_NAME, KeyDraft, KeyField, KeyHome, KeySpec, PolicyDraft,
 };
 use crate::state::AppState;
 use crate::verify::Code;
@@ -55,10 +56,47 @@ pub struct ApiKeyJson {
     /// Null: no rate limit.
     #[schema(required = true, minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<i32>,
+    /// Addresses and CIDR blocks the key may be used from; null: anywhere.
+    #[schema(required = true, max_items = 50)]
+    pub allowed_ips: Option<Vec<String>>,
+    /// Origins a publishable key may be used from; null: any.
+    #[schema(required = true, max_items = 20)]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Null: no quota.
+    #[schema(required = true)]
+    pub quota: Option<QuotaJson>,
+    /// The customer or service the key belongs to; null: none.
+    #[schema(required = true, max_length = 128)]
+    pub owner_id: Option<String>,
+    /// A JSON object of at most 4096 bytes serialised; null: none.
+    #[schema(value_type = Option<Object>, required = true)]
+    pub meta: Option<serde_json::Value>,
     /// The plaintext key: only in the create and rotate responses, and never again.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub key: Option<String>,
+}
+
+/// At most `limit` VALID answers per UTC day or month, or in the key's life.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Quota)]
+pub struct QuotaJson {
+    #[serde(deserialize_with = "whole")]
+    #[schema(minimum = 1, maximum = 1000000000000_i64)]
+    pub limit: i64,
+    #[schema(value_type = String, pattern = "^(day|month|total)$")]
+    pub period: String,
+}
+
+fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    WholeNumber::deserialize(d).map(|w| w.0)
+}
+
+impl QuotaJson {
+    fn parse(&self) -> Result<Quota, Invalid> {
+        Quota::new(self.limit, QuotaPeriod::parse(&self.period)?)
+    }
 }
 
 /// A page of the environment's keys, newest first.
@@ -96,6 +134,16 @@ impl ApiKeyJson {
             last_used_at: key.last_used_at,
             expires_at: key.expires_at,
             rate_limit_per_minute: key.rate_limit_per_minute,
+            quota: Quota::from_stored(key.quota_limit, key.quota_period.as_deref()).map(|q| {
+                QuotaJson {
+                    limit: q.limit(),
+                    period: q.period().as_str().to_owned(),
+                }
+            }),
+            allowed_ips: key.allowed_ips,
+            allowed_origins: key.allowed_origins,
+            owner_id: key.owner_id,
+            meta: key.meta.as_ref().map(KeyMeta::to_value),
             key: None,
         }
     }
@@ -151,6 +199,11 @@ fn json_field(field: KeyField) -> &'static str {
         KeyField::Scopes => "scopes",
         KeyField::Expiry => "expires_at",
         KeyField::RateLimit => "rate_limit_per_minute",
+        KeyField::AllowedIps => "allowed_ips",
+        KeyField::AllowedOrigins => "allowed_origins",
+        KeyField::Quota => "quota",
+        KeyField::Owner => "owner_id",
+        KeyField::Meta => "meta",
     }
 }
 
@@ -162,8 +215,8 @@ fn duplicate_name() -> ApiError {
     }
 }
 
-/// `?limit=&cursor=&q=&status=` (SPEC §9). `owner` is accepted and ignored: keys have no owner
-/// yet. Read by hand, so that every bad value is a 422 with the error envelope.
+/// `?limit=&cursor=&q=&status=&owner=` (SPEC §9). Read by hand, so that every bad value is a
+/// 422 with the error envelope.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
@@ -180,8 +233,8 @@ pub struct ListQuery {
     /// expires within 30 days); left out: all.
     #[param(value_type = Option<String>, pattern = "^(on|off|expired|revoked|expiring)$")]
     pub status: Option<String>,
-    #[param(ignore)]
-    #[serde(default)]
+    /// Only the keys of this owner (exactly as stored).
+    #[param(max_length = 128)]
     pub owner: Option<String>,
 }
 
@@ -227,10 +280,16 @@ impl ListQuery {
                 None
             }
         };
+        let owner = raw
+            .owner
+            .as_deref()
+            .and_then(|o| fields.check("owner", OwnerId::parse_optional(o)))
+            .flatten();
         fields.into_result()?;
         let filter = KeyFilter {
             q,
             status,
+            owner,
             ..KeyFilter::default()
         };
         Ok((filter, cursor, limit.unwrap_or(PAGE_SIZE)))
@@ -318,6 +377,60 @@ pub struct CreateBody {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: Option<i64>,
+    /// Up to 50 IPv4/IPv6 addresses or CIDR blocks; null or left out: anywhere.
+    #[schema(min_items = 1, max_items = 50)]
+    pub allowed_ips: Option<Vec<String>>,
+    /// Publishable keys only: up to 20 origins such as `https://app.example.com` or
+    /// `https://*.example.com`; null or left out: any.
+    #[schema(min_items = 1, max_items = 20)]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Null or left out: no quota.
+    pub quota: Option<QuotaJson>,
+    /// The customer or service the key belongs to (trimmed, at most 128 characters).
+    #[schema(max_length = 128)]
+    pub owner_id: Option<String>,
+    /// A JSON object of at most 4096 bytes serialised.
+    #[schema(value_type = Option<Object>)]
+    pub meta: Option<serde_json::Value>,
+}
+
+/// The policy fields of a create or PATCH body, each through its parser; `None`: not given.
+fn policy_draft(
+    allowed_ips: Option<Option<Vec<String>>>,
+    allowed_origins: Option<Option<Vec<String>>>,
+    quota: Option<Option<QuotaJson>>,
+    owner_id: Option<Option<String>>,
+    meta: Option<Option<serde_json::Value>>,
+) -> PolicyDraft {
+    PolicyDraft {
+        allowed_ips: allowed_ips.map(|v| v.map(|l| AllowedIps::parse_list(&l)).transpose()),
+        allowed_origins: allowed_origins
+            .map(|v| v.map(|l| AllowedOrigins::parse_list(&l)).transpose()),
+        quota: quota.map(|v| v.map(|q| q.parse()).transpose()),
+        owner_id: owner_id.map(|v| match v {
+            Some(o) if o.trim().is_empty() => {
+                Err(Invalid::new("The owner may not be blank; null removes it."))
+            }
+            Some(o) => OwnerId::parse_optional(&o),
+            None => Ok(None),
+        }),
+        meta: meta.map(|v| v.map(|m| KeyMeta::new(&m)).transpose()),
+    }
+}
+
+fn field_errors(errors: crate::domain::FieldErrors<KeyField>) -> Vec<FieldError> {
+    errors
+        .into_vec()
+        .into_iter()
+        .map(|(field, message)| FieldError {
+            field: json_field(field),
+            message,
+        })
+        .collect()
+}
+
+fn invalid_fields(errors: crate::domain::FieldErrors<KeyField>) -> ApiError {
+    ApiError::invalid(field_errors(errors))
 }
 
 pub async fn create(
@@ -333,19 +446,15 @@ pub async fn create(
         scopes: &scopes,
         expiry: Expiry::at(body.expires_at, state.clock.now()),
         rate_limit: body.rate_limit_per_minute.map(RateLimit::new).transpose(),
+        policy: policy_draft(
+            body.allowed_ips.map(Some),
+            body.allowed_origins.map(Some),
+            body.quota.map(Some),
+            body.owner_id.map(Some),
+            body.meta.map(Some),
+        ),
     };
-    let spec = KeySpec::parse(draft).map_err(|errors| {
-        ApiError::invalid(
-            errors
-                .into_vec()
-                .into_iter()
-                .map(|(field, message)| FieldError {
-                    field: json_field(field),
-                    message,
-                })
-                .collect(),
-        )
-    })?;
+    let spec = KeySpec::parse(draft).map_err(invalid_fields)?;
     let home = home(&state, &admin).await?;
     let change = state.change(admin.actor());
     let created = services::run(&state.pool, move |conn| {
@@ -433,6 +542,26 @@ pub struct PatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// Null lifts the restriction.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 50)]
+    pub allowed_ips: Option<Option<Vec<String>>>,
+    /// Publishable keys only; null lifts the restriction.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1, max_items = 20)]
+    pub allowed_origins: Option<Option<Vec<String>>>,
+    /// Null removes the quota.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<QuotaJson>)]
+    pub quota: Option<Option<QuotaJson>>,
+    /// Null removes the owner.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 128)]
+    pub owner_id: Option<Option<String>>,
+    /// Null removes the metadata.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub meta: Option<Option<serde_json::Value>>,
 }
 
 pub async fn patch(
@@ -443,7 +572,7 @@ pub async fn patch(
 ) -> Result<HttpResponse, ApiError> {
     let id = key_id(&id)?;
     let mut fields = Fields::default();
-    let changes = KeyChanges {
+    let mut changes = KeyChanges {
         name: body
             .name
             .and_then(|n| fields.check("name", ApiKeyName::parse(&n)))
@@ -466,9 +595,22 @@ pub async fn patch(
                 .check("expires_at", Expiry::at(at, state.clock.now()))
                 .map(Expiry::get)
         }),
-        updated_at: None,
+        ..KeyChanges::default()
     };
+    let draft = policy_draft(
+        body.allowed_ips,
+        body.allowed_origins,
+        body.quota,
+        body.owner_id,
+        body.meta,
+    );
+    // A key's type never changes, so reading it before the locked update is safe.
+    let key_type = find(&state, &admin, id).await?.key_type;
+    let mut errors = crate::domain::FieldErrors::default();
+    let policy = draft.parse(key_type, &mut errors);
+    fields.0.extend(field_errors(errors));
     fields.into_result()?;
+    policy.apply(&mut changes);
     let (env_id, change) = (admin.environment_id, state.change(admin.actor()));
     let updated = services::run(&state.pool, move |conn| {
         key_service::update(conn, env_id, id, changes, &change)

@@ -38,6 +38,18 @@ pub struct ValidBody<'a> {
     scopes: &'a [crate::domain::api_key::Scope],
     #[schema(required = true)]
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The customer or service the key belongs to.
+    #[schema(required = true)]
+    owner_id: Option<&'a str>,
+    /// The key's metadata (a JSON object), or null. Written after the other fields straight
+    /// from the cached JSON text (see `valid_response`), so serde never sees it.
+    #[serde(skip_serializing_if = "always")]
+    #[schema(value_type = Option<Object>, required = true)]
+    meta: (),
+}
+
+fn always(_: &()) -> bool {
+    true
 }
 
 /// The key is refused, or the request is malformed.
@@ -92,6 +104,15 @@ pub struct VerifyBody<'a> {
     #[serde(borrow)]
     #[schema(value_type = Option<Scope>)]
     pub scope: Option<std::borrow::Cow<'a, str>>,
+    /// The address of the caller's own client, as the calling service sees it: what a key's
+    /// `allowed_ips` restrict.
+    #[serde(borrow)]
+    #[schema(value_type = Option<String>, example = "203.0.113.7")]
+    pub ip: Option<std::borrow::Cow<'a, str>>,
+    /// The `Origin` the caller's client sent: what a key's `allowed_origins` restrict.
+    #[serde(borrow)]
+    #[schema(value_type = Option<String>, example = "https://app.example.com")]
+    pub origin: Option<std::borrow::Cow<'a, str>>,
 }
 
 pub fn presented_key(req: &HttpRequest) -> Option<&str> {
@@ -120,16 +141,23 @@ pub async fn verify(
             Err(e) => return bad_request(e),
         }
     };
+    let ip = match constraints.ip.as_deref().map(|ip| ip.trim().parse()) {
+        None => None,
+        Some(Ok(ip)) => Some(ip),
+        Some(Err(_)) => {
+            return bad_request(format_args!(
+                "\"ip\" must be an IPv4 or IPv6 address such as 203.0.113.7"
+            ));
+        }
+    };
     let verdict = state
         .verifier
         .verify(&Presentation {
             key: presented_key(&req),
             environment: constraints.environment.as_deref(),
             scope: constraints.scope.as_deref(),
-            // On verify the peer is the calling service, not its client: only the body may say
-            // who the client is (SPEC §11).
-            ip: None,
-            origin: None,
+            ip,
+            origin: constraints.origin.as_deref(),
             purpose: Purpose::Verify,
         })
         .await;
@@ -164,18 +192,16 @@ fn respond(req: &HttpRequest, verdict: &Verdict) -> HttpResponse {
             response.insert_header(("Retry-After", secs.to_string()));
         }
     }
+    if let Some(quota) = &verdict.quota {
+        response
+            .insert_header(("X-Quota-Limit", quota.limit.to_string()))
+            .insert_header(("X-Quota-Remaining", quota.remaining.to_string()));
+        if let Some(secs) = quota.reset_secs {
+            response.insert_header(("X-Quota-Reset", secs.to_string()));
+        }
+    }
     match (&verdict.key, verdict.code) {
-        (Some(key), Code::Valid) => response.json(ValidBody {
-            valid: true,
-            code: Code::Valid.as_str(),
-            key_id: key.key_id,
-            name: &key.name,
-            project: &key.project,
-            environment: &key.environment,
-            key_type: key.key_type.as_str(),
-            scopes: &key.scopes,
-            expires_at: key.expires_at,
-        }),
+        (Some(key), Code::Valid) => valid_response(response, key),
         (_, code) => {
             let message = if code == Code::Malformed
                 && req.query_string().contains('_')
@@ -192,4 +218,34 @@ fn respond(req: &HttpRequest, verdict: &Verdict) -> HttpResponse {
             })
         }
     }
+}
+
+/// The 200 body, serialised from the cached state; the metadata's cached JSON text is appended
+/// as the last member, so a VALID answer never builds a JSON tree for it.
+fn valid_response(
+    mut response: actix_web::HttpResponseBuilder,
+    key: &crate::verify::key_state::KeyState,
+) -> HttpResponse {
+    let body = ValidBody {
+        valid: true,
+        code: Code::Valid.as_str(),
+        key_id: key.key_id,
+        name: &key.name,
+        project: &key.project,
+        environment: &key.environment,
+        key_type: key.key_type.as_str(),
+        scopes: &key.scopes,
+        expires_at: key.expires_at,
+        owner_id: key.owner_id(),
+        meta: (),
+    };
+    let Ok(mut json) = serde_json::to_vec(&body) else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    // `json` is an object; replace its closing brace with the metadata member.
+    json.pop();
+    json.extend_from_slice(b",\"meta\":");
+    json.extend_from_slice(key.meta_json().unwrap_or("null").as_bytes());
+    json.push(b'}');
+    response.content_type("application/json").body(json)
 }

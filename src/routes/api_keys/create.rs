@@ -6,7 +6,7 @@ use super::{ApiKeysPage, Fragment, NewKeyForm, Reveal};
 use crate::auth::scope::{EnvScope, ManageKeys};
 use crate::domain::api_key::{Expiry, RateLimit};
 use crate::error::AppError;
-use crate::routes::page::{FieldErrors, checkbox};
+use crate::routes::page::{FieldErrors, PolicyForm, checkbox};
 use crate::routes::page::{add_key_errors, retarget};
 use crate::services;
 use crate::services::keys::{self as key_service, KeyDraft, KeyHome, KeySpec};
@@ -42,6 +42,16 @@ pub struct NewKeyFormData {
     expires_on: String,
     #[serde(default)]
     rate_limit: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    allowed_ips: String,
+    #[serde(default)]
+    allowed_origins: String,
+    #[serde(default)]
+    quota: String,
+    #[serde(default)]
+    quota_period: String,
 }
 
 impl NewKeyFormData {
@@ -56,6 +66,13 @@ impl NewKeyFormData {
             expiration: self.expiration,
             expires_on: self.expires_on,
             rate_limit: self.rate_limit,
+            policy: PolicyForm {
+                owner: self.owner,
+                allowed_ips: self.allowed_ips,
+                allowed_origins: self.allowed_origins,
+                quota: self.quota,
+                quota_period: self.quota_period,
+            },
             errors: FieldErrors::default(),
         }
     }
@@ -77,6 +94,7 @@ fn validate(form: &mut NewKeyForm, now: chrono::DateTime<chrono::Utc>) -> Option
         scopes: &scopes,
         expiry: Expiry::from_choice(&form.expiration, &form.expires_on, now),
         rate_limit: RateLimit::parse_optional(&form.rate_limit),
+        policy: form.policy.draft(),
     };
     match KeySpec::parse(draft) {
         Ok(spec) => Some(spec),

@@ -23,6 +23,7 @@ use crate::domain::key_format::PlainApiKey;
 use crate::domain::key_list::{
     KeyCursor, KeyFilter, KeyPosition, SearchText, StatusFilter, expiry_badge,
 };
+use crate::domain::policy::OwnerId;
 use crate::error::AppError;
 use crate::routes::page::no_store;
 use crate::routes::page::{Chrome, Tab, env_path, format_date_or, format_time, html};
@@ -91,6 +92,7 @@ pub struct NewKeyForm {
     pub expiration: String,
     pub expires_on: String,
     pub rate_limit: String,
+    pub policy: crate::routes::page::PolicyForm,
     pub errors: crate::routes::page::FieldErrors,
 }
 
@@ -106,6 +108,10 @@ impl Default for NewKeyForm {
             expiration: "never".to_owned(),
             expires_on: String::new(),
             rate_limit: String::new(),
+            policy: crate::routes::page::PolicyForm {
+                quota_period: "month".to_owned(),
+                ..Default::default()
+            },
             errors: Default::default(),
         }
     }
@@ -284,8 +290,7 @@ pub fn base_path(access: &EnvAccess) -> String {
 }
 
 /// `?q=&status=&type=&scope=&owner=&after=|before=` (SPEC §9). Unknown values select nothing
-/// rather than fail, so a hand-edited URL still works. `owner` is accepted and ignored: keys
-/// have no owner yet.
+/// rather than fail, so a hand-edited URL still works.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct KeyListQuery {
     #[serde(default)]
@@ -315,6 +320,7 @@ impl KeyListQuery {
             status: StatusFilter::parse(&self.status).ok(),
             key_type: KeyType::parse(&self.key_type).ok(),
             scope: Scope::parse(&self.scope).ok(),
+            owner: OwnerId::parse_optional(&self.owner).ok().flatten(),
         }
     }
 
@@ -360,6 +366,9 @@ pub fn view_query(filter: &KeyFilter, cursor: Option<(&str, KeyPosition)>) -> St
     if let Some(scope) = filter.scope {
         pairs.push(("scope", scope.as_str().to_owned()));
     }
+    if let Some(owner) = &filter.owner {
+        pairs.push(("owner", owner.as_str().to_owned()));
+    }
     if let Some((name, position)) = cursor {
         pairs.push((name, position.encode()));
     }
@@ -381,6 +390,7 @@ pub struct ListControls {
     pub status: String,
     pub key_type: String,
     pub scope: String,
+    pub owner: String,
     pub statuses: Vec<(&'static str, &'static str)>,
     pub filtered: bool,
     /// URLs of the neighbouring pages, when there are any.
@@ -406,6 +416,11 @@ impl ListControls {
             status: filter.status.map(|s| s.as_str()).unwrap_or("").to_owned(),
             key_type: filter.key_type.map(|t| t.as_str()).unwrap_or("").to_owned(),
             scope: filter.scope.map(|s| s.as_str()).unwrap_or("").to_owned(),
+            owner: filter
+                .owner
+                .as_ref()
+                .map(|o| o.as_str().to_owned())
+                .unwrap_or_default(),
             statuses: StatusFilter::ALL
                 .iter()
                 .map(|s| (s.as_str(), s.label()))

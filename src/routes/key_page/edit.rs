@@ -8,10 +8,11 @@ use serde::Deserialize;
 use super::chart::Period;
 use super::{EditForm, Fragment, KeyPage};
 use crate::auth::scope::{EnvScope, ManageKeys};
+use crate::domain::api_key::KeyType;
 use crate::domain::api_key::{Expiry, RateLimit};
 use crate::domain::ids::KeyId;
 use crate::error::AppError;
-use crate::routes::page::{FieldErrors, KeyPath};
+use crate::routes::page::{FieldErrors, KeyPath, PolicyForm};
 use crate::routes::page::{add_key_errors, retarget};
 use crate::services::keys::EditDraft;
 use crate::services::{self, keys as key_service};
@@ -29,11 +30,29 @@ pub struct EditFormData {
     expiration: String,
     #[serde(default)]
     expires_on: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    allowed_ips: String,
+    #[serde(default)]
+    allowed_origins: String,
+    #[serde(default)]
+    quota: String,
+    #[serde(default)]
+    quota_period: String,
 }
 
 impl EditFormData {
-    fn into_view(self) -> EditForm {
+    fn into_view(self, key_type: KeyType) -> EditForm {
         EditForm {
+            policy: PolicyForm {
+                owner: self.owner,
+                allowed_ips: self.allowed_ips,
+                allowed_origins: self.allowed_origins,
+                quota: self.quota,
+                quota_period: self.quota_period,
+            },
+            key_type,
             name: self.name,
             description: self.description,
             rate_limit: self.rate_limit,
@@ -58,6 +77,8 @@ fn validate(
             choice => Some(Expiry::from_choice(choice, &form.expires_on, now)),
         },
         rate_limit: RateLimit::parse_optional(&form.rate_limit),
+        key_type: form.key_type,
+        policy: form.policy.draft(),
     };
     match draft.parse() {
         Ok(changes) => Some(changes),
@@ -75,7 +96,14 @@ pub async fn submit(
     form: web::Form<EditFormData>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.id;
-    let mut view = form.into_inner().into_view();
+    // A key's type never changes: reading it before the locked update is safe.
+    let env_id = scope.env_id();
+    let key_type = services::run(&state.pool, move |conn| {
+        crate::db::api_keys::find(conn, env_id, id)?.ok_or(AppError::NotFound)
+    })
+    .await?
+    .key_type;
+    let mut view = form.into_inner().into_view(key_type);
     let Some(changes) = validate(&mut view, state.clock.now()) else {
         return show_form_again(&state, &scope, id, view).await;
     };

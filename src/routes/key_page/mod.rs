@@ -43,9 +43,18 @@ pub struct KeyView {
     /// The creator's email; `None` for a key made by automation or Keyward itself.
     pub created_by: Option<String>,
     pub last_used: String,
+    /// The client address the caller last reported (the verify body's `ip`).
+    pub last_used_ip: Option<String>,
     pub expires: String,
     /// A leak report named this key: the **Leaked** badge links to where it was found.
     pub leak_url: Option<String>,
+    pub owner: String,
+    pub allowed_ips: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub is_publishable: bool,
+    pub quota: String,
+    /// The metadata, indented (Askama escapes it).
+    pub meta: Option<String>,
 }
 
 /// The Edit form: the values typed so far and what was wrong with them.
@@ -56,6 +65,9 @@ pub struct EditForm {
     /// `keep`, `never`, `30`, `90`, `365` or `date`.
     pub expiration: String,
     pub expires_on: String,
+    pub policy: crate::routes::page::PolicyForm,
+    /// The edited key's type: origins are for publishable keys.
+    pub key_type: crate::domain::api_key::KeyType,
     pub errors: FieldErrors,
     /// Opened by the person (or by errors): without JavaScript it shows open.
     pub open: bool,
@@ -72,6 +84,8 @@ impl EditForm {
                 .unwrap_or_default(),
             expiration: "keep".to_owned(),
             expires_on: String::new(),
+            policy: crate::routes::page::PolicyForm::of_key(key),
+            key_type: key.key_type,
             errors: FieldErrors::default(),
             open: false,
         }
@@ -191,6 +205,28 @@ impl KeyPage {
                 created_by: creator,
                 last_used: format_date_or(last_used_at.as_ref(), "Never"),
                 expires: format_date_or(key.expires_at.as_ref(), "Never"),
+                last_used_ip: key.last_used_ip.clone(),
+                owner: key.owner_id.clone().unwrap_or_else(|| "None".to_owned()),
+                allowed_ips: key.allowed_ips.clone().unwrap_or_default(),
+                allowed_origins: key.allowed_origins.clone().unwrap_or_default(),
+                is_publishable: key.key_type == crate::domain::api_key::KeyType::Publishable,
+                quota: crate::domain::policy::Quota::from_stored(
+                    key.quota_limit,
+                    key.quota_period.as_deref(),
+                )
+                .map_or_else(
+                    || "No quota".to_owned(),
+                    |q| match q.period() {
+                        crate::domain::policy::QuotaPeriod::Total => {
+                            format!("{} in total", q.limit())
+                        }
+                        period => format!("{} per {} (UTC)", q.limit(), period.as_str()),
+                    },
+                ),
+                meta: key
+                    .meta
+                    .as_ref()
+                    .map(crate::domain::policy::KeyMeta::pretty),
                 name: key.name,
                 description: key.description,
                 masked: key.masked,
