@@ -257,25 +257,47 @@ impl Verifier {
         if code != Code::Valid {
             return refuse(code, Some(key));
         }
-        let Some(limit) = key.rate_limit else {
+        let rate = match key.rate_limit {
+            Some(limit) => Some(self.limits.check(key.key_id, limit).await?),
+            None => None,
+        };
+        if rate.is_some_and(|r| r.retry_after_secs.is_some()) {
             return Ok(Verdict {
-                code,
+                code: Code::RateLimited,
                 key: Some(key),
-                rate: None,
+                rate,
                 quota: None,
             });
+        }
+        // Management calls are rate limited but spend no quota (SPEC §11).
+        let quota = match key.quota {
+            Some(q) if presented.purpose != Purpose::Management => {
+                let spec = quota::QuotaSpec {
+                    limit: q.limit().max(0) as u64,
+                    period: match q.period() {
+                        crate::domain::policy::QuotaPeriod::Day => quota::QuotaPeriod::Day,
+                        crate::domain::policy::QuotaPeriod::Month => quota::QuotaPeriod::Month,
+                        crate::domain::policy::QuotaPeriod::Total => quota::QuotaPeriod::Total,
+                    },
+                };
+                Some(self.quotas.spend(key.key_id, spec).await?)
+            }
+            _ => None,
         };
-        let rate = self.limits.check(key.key_id, limit).await?;
-        let code = if rate.retry_after_secs.is_some() {
-            Code::RateLimited
+        let code = if quota.is_some_and(|q| !q.allowed) {
+            Code::QuotaExceeded
         } else {
             Code::Valid
         };
         Ok(Verdict {
             code,
             key: Some(key),
-            rate: Some(rate),
-            quota: None,
+            rate,
+            quota: quota.map(|q| QuotaInfo {
+                limit: q.limit as i64,
+                remaining: q.remaining as i64,
+                reset_secs: q.reset_secs.map(|s| s as i64),
+            }),
         })
     }
 

@@ -221,3 +221,29 @@ mod quotas {
         assert_eq!(allowed(&[&a], key, spec(6, QuotaPeriod::Day), 10).await, 6);
     }
 }
+
+#[tokio::test]
+async fn three_nodes_answer_exactly_a_keys_quota_with_its_headers() {
+    let app = spawn_app().await;
+    let second = new_node(&app.db_url, |_| {}).await;
+    let third = new_node(&app.db_url, |_| {}).await;
+    let (key_id, key) = make_key(&app, ENV, "metered", &["read"], None);
+    // Set before the key's first verify, so no node has it cached yet.
+    diesel::sql_query("UPDATE api_keys SET quota_limit = 50, quota_period = 'total' WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(key_id.get())
+        .execute(&mut app.conn())
+        .unwrap();
+    let nodes = [app.address.as_str(), &second, &third];
+    let mut valid = 0;
+    for i in 0..200 {
+        let r = verify(nodes[i % 3], Some(&key), None).await;
+        assert_eq!(r.header("x-quota-limit"), Some("50"), "on every answer");
+        let remaining: u64 = r.header("x-quota-remaining").unwrap().parse().unwrap();
+        match r.code() {
+            "VALID" => valid += 1,
+            "QUOTA_EXCEEDED" => assert_eq!(remaining, 0),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(valid, 50);
+}
