@@ -43,6 +43,8 @@ pub struct Metrics {
     pub key_cache_listening: Gauge,
     /// Cached keys dropped because their row changed without a notice reaching this node.
     pub key_cache_stale: Counter,
+    /// Statements that reserve or give back slices of cluster-wide budgets.
+    pub budget_reservations: Counter,
     /// Webhook deliveries waiting to be sent or retried, and those that failed for good
     /// (the whole cluster's, as this node last counted them).
     pub webhook_deliveries_pending: Gauge,
@@ -104,6 +106,12 @@ impl Metrics {
             "Cached keys dropped by revalidation: their row changed without a notice reaching this node",
             key_cache_stale.clone(),
         );
+        let budget_reservations = Counter::default();
+        registry.register(
+            "budget_reservations",
+            "SQL statements that reserve or give back slices of cluster-wide rate limits and quotas",
+            budget_reservations.clone(),
+        );
         let webhook_deliveries_pending = Gauge::default();
         registry.register(
             "webhook_deliveries_pending",
@@ -129,6 +137,7 @@ impl Metrics {
             usage_flushes,
             key_cache_listening,
             key_cache_stale,
+            budget_reservations,
             webhook_deliveries_pending,
             webhook_deliveries_failed,
         }

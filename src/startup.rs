@@ -75,7 +75,7 @@ impl Application {
         };
 
         let metrics = Arc::new(Metrics::new());
-        let verifier = Arc::new(Verifier::new(pool.clone(), metrics.clone(), clock.clone()));
+        let verifier = Arc::new(Verifier::new(pool.clone(), metrics.clone(), clock.clone())?);
         let jobs = Jobs::start(
             &url,
             pool.clone(),

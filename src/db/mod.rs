@@ -6,6 +6,8 @@ pub mod key_list;
 pub mod leaks;
 pub mod memberships;
 pub mod projects;
+pub mod quota_budgets;
+pub mod rate_buckets;
 pub mod recovery_codes;
 pub mod schema;
 pub mod sessions;

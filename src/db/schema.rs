@@ -210,6 +210,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    quota_budgets (api_key_id) {
+        api_key_id -> Int8,
+        quota_limit -> Int8,
+        period -> Text,
+        period_start -> Timestamptz,
+        used -> Int8,
+    }
+}
+
+diesel::table! {
+    quota_leases (api_key_id, node_id) {
+        api_key_id -> Int8,
+        node_id -> Int8,
+        period_start -> Timestamptz,
+        amount -> Int8,
+        spent -> Int8,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    rate_buckets (api_key_id) {
+        api_key_id -> Int8,
+        capacity -> Float8,
+        tokens -> Float8,
+        granted -> Float8,
+        refilled_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_key_leaks -> api_keys (api_key_id));
 diesel::joinable!(expiry_warnings -> api_keys (api_key_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
@@ -223,6 +254,9 @@ diesel::joinable!(environments -> projects (project_id));
 diesel::joinable!(memberships -> environments (environment_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(quota_budgets -> api_keys (api_key_id));
+diesel::joinable!(quota_leases -> api_keys (api_key_id));
+diesel::joinable!(rate_buckets -> api_keys (api_key_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -237,6 +271,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     expiry_warnings,
     memberships,
     projects,
+    quota_budgets,
+    quota_leases,
+    rate_buckets,
     recovery_codes,
     sessions,
     settings,

@@ -139,7 +139,11 @@ impl Jobs {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         let (pool, verifier, metrics) = (self.pool, self.verifier, self.metrics);
-        let _ = tokio::task::spawn_blocking(move || flush_usage(&pool, &verifier, &metrics)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            flush_usage(&pool, &verifier, &metrics);
+            give_back_budgets(&pool, &verifier);
+        })
+        .await;
     }
 }
 
@@ -228,6 +232,20 @@ fn roll_up_usage(pool: &PgPool, clock: &SharedClock) {
         ),
         Ok(None) => tracing::debug!("another node is rolling usage up"),
         Err(e) => tracing::warn!(error = %e, "rolling usage up failed; the next run retries"),
+    }
+}
+
+/// What this node reserved and did not spend goes back, so other nodes can spend it.
+fn give_back_budgets(pool: &PgPool, verifier: &Verifier) {
+    let given = pool
+        .get()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut conn| {
+            verifier.limits.give_back_all(&mut conn)?;
+            verifier.quotas.give_back_all(&mut conn)
+        });
+    if let Err(e) = given {
+        tracing::warn!(error = %e, "giving back reserved budgets failed");
     }
 }
 

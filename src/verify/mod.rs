@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod key_state;
+pub mod quota;
 pub mod rate_limit;
 pub mod usage;
 
@@ -184,22 +185,24 @@ pub struct QuotaInfo {
 pub struct Verifier {
     pub cache: Arc<KeyCache>,
     pub usage: Arc<UsageBuffer>,
-    limits: RateLimits,
+    pub limits: Arc<RateLimits>,
+    pub quotas: Arc<quota::Quotas>,
     metrics: Arc<Metrics>,
     pool: PgPool,
     clock: SharedClock,
 }
 
 impl Verifier {
-    pub fn new(pool: PgPool, metrics: Arc<Metrics>, clock: SharedClock) -> Self {
-        Self {
+    pub fn new(pool: PgPool, metrics: Arc<Metrics>, clock: SharedClock) -> anyhow::Result<Self> {
+        Ok(Self {
             cache: Arc::new(KeyCache::new()),
             usage: Arc::new(UsageBuffer::default()),
-            limits: RateLimits::new(clock.clone()),
+            limits: RateLimits::new(pool.clone(), metrics.clone(), clock.clone()),
+            quotas: quota::Quotas::new(pool.clone(), metrics.clone(), clock.clone())?,
             metrics,
             pool,
             clock,
-        }
+        })
     }
 
     /// Checks every cached key against its row's current version (one query), dropping stale
@@ -255,25 +258,47 @@ impl Verifier {
         if code != Code::Valid {
             return refuse(code, Some(key));
         }
-        let Some(limit) = key.rate_limit else {
+        let rate = match key.rate_limit {
+            Some(limit) => Some(self.limits.check(key.key_id, limit).await?),
+            None => None,
+        };
+        if rate.is_some_and(|r| r.retry_after_secs.is_some()) {
             return Ok(Verdict {
-                code,
+                code: Code::RateLimited,
                 key: Some(key),
-                rate: None,
+                rate,
                 quota: None,
             });
+        }
+        // Management calls are rate limited but spend no quota (SPEC §11).
+        let quota = match key.quota {
+            Some(q) if presented.purpose != Purpose::Management => {
+                let spec = quota::QuotaSpec {
+                    limit: q.limit().max(0) as u64,
+                    period: match q.period() {
+                        crate::domain::policy::QuotaPeriod::Day => quota::QuotaPeriod::Day,
+                        crate::domain::policy::QuotaPeriod::Month => quota::QuotaPeriod::Month,
+                        crate::domain::policy::QuotaPeriod::Total => quota::QuotaPeriod::Total,
+                    },
+                };
+                Some(self.quotas.spend(key.key_id, spec).await?)
+            }
+            _ => None,
         };
-        let rate = self.limits.check(key.key_id, limit);
-        let code = if rate.retry_after_secs.is_some() {
-            Code::RateLimited
+        let code = if quota.is_some_and(|q| !q.allowed) {
+            Code::QuotaExceeded
         } else {
             Code::Valid
         };
         Ok(Verdict {
             code,
             key: Some(key),
-            rate: Some(rate),
-            quota: None,
+            rate,
+            quota: quota.map(|q| QuotaInfo {
+                limit: q.limit as i64,
+                remaining: q.remaining as i64,
+                reset_secs: q.reset_secs.map(|s| s as i64),
+            }),
         })
     }
 

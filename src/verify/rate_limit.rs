@@ -1,32 +1,30 @@
-//! Per-key rate limits, per node, in memory: a GCRA limiter (governor) for each key that has a
-//! limit, replaced when the key's limit changes. With N nodes the effective limit is up to N×.
+//! Per-key rate limits for the whole cluster: one token bucket per key in PostgreSQL
+//! (capacity N, refilled continuously at N per minute). A node takes a slice of a key's
+//! tokens in one statement, serves requests from the slice in memory, and takes the next
+//! slice off the request path when the slice runs low. Slices shrink as the bucket empties, so
+//! the last tokens are not stranded on an idle node; a slice is a lease that ends after
+//! `LEASE`, and unused tokens go back to the bucket when it ends, when the limit changes and at
+//! shutdown.
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use governor::clock::Clock as _;
-use governor::middleware::StateInformationMiddleware;
-use governor::nanos::Nanos;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::clock::SharedClock;
+use crate::db::{self, PgPool};
 use crate::domain::ids::KeyId;
+use crate::error::AppError;
+use crate::metrics::Metrics;
+use crate::services;
 
-type Limiter = RateLimiter<NotKeyed, InMemoryState, LimiterClock, StateInformationMiddleware>;
-
-/// The app's injectable clock, as governor wants it: nanoseconds since the Unix epoch.
-#[derive(Clone)]
-struct LimiterClock(SharedClock);
-
-impl governor::clock::Clock for LimiterClock {
-    type Instant = Nanos;
-    fn now(&self) -> Nanos {
-        let nanos = self.0.now().timestamp_nanos_opt().unwrap_or(0);
-        Nanos::from(u64::try_from(nanos).unwrap_or(0))
-    }
-}
+/// How long a node may serve from a slice it took.
+pub const LEASE: TimeDelta = TimeDelta::seconds(30);
+/// A slice is at most the bucket's tokens divided by this: four slices for each of three nodes,
+/// so nodes sharing a key keep taking turns while the bucket runs low.
+const SHARE: u64 = 12;
+/// A slice never exceeds this, so a huge limit is not all parked on one node.
+const MAX_SLICE: u64 = 100_000;
 
 /// What the `X-RateLimit-*` and `Retry-After` headers say.
 #[derive(Debug, Clone, Copy)]
@@ -39,94 +37,236 @@ pub struct RateInfo {
     pub retry_after_secs: Option<u64>,
 }
 
+/// This node's part of one key's bucket.
+#[derive(Debug)]
+struct Held {
+    limit: u32,
+    /// Tokens this node may still spend.
+    local: u64,
+    /// What the bucket held after this node's latest reservation.
+    cluster_left: f64,
+    /// The size of the latest slice: the next one is taken when `local` falls to half of it.
+    slice: u64,
+    /// The slice may not be served from after this.
+    lease_until: DateTime<Utc>,
+    /// The bucket was empty at the latest reservation: refuse without asking again until then.
+    empty_until: Option<DateTime<Utc>>,
+    topping_up: bool,
+}
+
+impl Held {
+    fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            local: 0,
+            cluster_left: 0.0,
+            slice: 0,
+            lease_until: DateTime::<Utc>::MIN_UTC,
+            empty_until: None,
+            topping_up: false,
+        }
+    }
+
+    fn info(&self, retry_after_secs: Option<u64>) -> RateInfo {
+        let remaining = (self.local as f64 + self.cluster_left.max(0.0)).floor();
+        let remaining = remaining.min(f64::from(self.limit)) as u32;
+        let per_token = 60.0 / f64::from(self.limit);
+        RateInfo {
+            limit: self.limit,
+            remaining,
+            reset_secs: (f64::from(self.limit - remaining) * per_token).ceil() as u64,
+            retry_after_secs,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    held: Mutex<Held>,
+    /// One reservation at a time per key on this node.
+    reserving: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn held(&self) -> MutexGuard<'_, Held> {
+        // A panic while holding the lock leaves plain numbers behind: still usable.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The outcome of looking at what this node holds, without asking the database.
+enum Local {
+    Served(RateInfo, bool),
+    Refused(RateInfo),
+    Empty,
+}
+
 pub struct RateLimits {
-    limiters: moka::sync::Cache<KeyId, Arc<(u32, Limiter)>>,
-    clock: LimiterClock,
+    slots: moka::sync::Cache<KeyId, Arc<Slot>>,
+    clock: SharedClock,
+    pool: PgPool,
+    metrics: Arc<Metrics>,
 }
 
 impl RateLimits {
-    pub fn new(clock: SharedClock) -> Self {
-        Self {
-            limiters: moka::sync::Cache::builder()
+    pub fn new(pool: PgPool, metrics: Arc<Metrics>, clock: SharedClock) -> Arc<Self> {
+        Arc::new(Self {
+            slots: moka::sync::Cache::builder()
                 .time_to_idle(Duration::from_secs(10 * 60))
                 .build(),
-            clock: LimiterClock(clock),
-        }
+            clock,
+            pool,
+            metrics,
+        })
     }
 
-    fn limiter(&self, key_id: KeyId, per_minute: NonZeroU32) -> Arc<(u32, Limiter)> {
-        let make = || {
-            Arc::new((
-                per_minute.get(),
-                RateLimiter::direct_with_clock(Quota::per_minute(per_minute), self.clock.clone())
-                    .with_middleware(),
-            ))
-        };
-        let current = self.limiters.get_with(key_id, make);
-        if current.0 == per_minute.get() {
-            return current;
-        }
-        let fresh = make();
-        self.limiters.insert(key_id, fresh.clone());
-        fresh
-    }
-
-    pub fn check(&self, key_id: KeyId, per_minute: u32) -> RateInfo {
-        let Some(per_minute) = NonZeroU32::new(per_minute) else {
-            return RateInfo {
+    pub async fn check(
+        self: &Arc<Self>,
+        key_id: KeyId,
+        per_minute: u32,
+    ) -> Result<RateInfo, AppError> {
+        if per_minute == 0 {
+            return Ok(RateInfo {
                 limit: 0,
                 remaining: 0,
                 reset_secs: 60,
                 retry_after_secs: Some(60),
+            });
+        }
+        let slot = self.slots.get_with(key_id, || {
+            Arc::new(Slot {
+                held: Mutex::new(Held::new(per_minute)),
+                reserving: tokio::sync::Mutex::new(()),
+            })
+        });
+        match self.spend_local(key_id, &slot, per_minute) {
+            Local::Served(info, top_up) => {
+                if top_up {
+                    self.top_up_later(key_id, slot);
+                }
+                return Ok(info);
+            }
+            Local::Refused(info) => return Ok(info),
+            Local::Empty => {}
+        }
+        // Nothing held (a cold key, or a slice spent faster than it was topped up): reserve
+        // now, one statement for a whole slice; concurrent requests wait for the same one.
+        let _reserving = slot.reserving.lock().await;
+        match self.spend_local(key_id, &slot, per_minute) {
+            Local::Served(info, _) => return Ok(info),
+            Local::Refused(info) => return Ok(info),
+            Local::Empty => {}
+        }
+        self.reserve(key_id, &slot, per_minute).await?;
+        Ok(match self.spend_local(key_id, &slot, per_minute) {
+            Local::Served(info, _) | Local::Refused(info) => info,
+            Local::Empty => slot.held().info(Some(1)),
+        })
+    }
+
+    fn spend_local(&self, key_id: KeyId, slot: &Slot, per_minute: u32) -> Local {
+        let now = self.clock.now();
+        let mut held = slot.held();
+        if held.limit != per_minute || held.lease_until <= now {
+            // A changed limit or an ended lease: what is left goes back to the bucket.
+            self.give_back_later(key_id, held.local);
+            *held = Held {
+                empty_until: held.empty_until.filter(|_| held.limit == per_minute),
+                ..Held::new(per_minute)
             };
-        };
-        let entry = self.limiter(key_id, per_minute);
-        let limit = per_minute.get();
-        let per_cell = 60.0 / f64::from(limit);
-        match entry.1.check() {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                let used = limit.saturating_sub(remaining);
-                RateInfo {
-                    limit,
-                    remaining,
-                    reset_secs: (f64::from(used) * per_cell).ceil() as u64,
-                    retry_after_secs: None,
-                }
+        }
+        if held.local > 0 {
+            held.local -= 1;
+            let top_up = !held.topping_up && held.local * 2 <= held.slice;
+            if top_up {
+                held.topping_up = true;
             }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.clock.now());
-                RateInfo {
-                    limit,
-                    remaining: 0,
-                    reset_secs: (f64::from(limit) * per_cell).ceil() as u64,
-                    retry_after_secs: Some(wait.as_secs_f64().ceil().max(1.0) as u64),
-                }
+            return Local::Served(held.info(None), top_up);
+        }
+        match held.empty_until {
+            Some(until) if until > now => {
+                let wait = (until - now).num_milliseconds().max(0) as f64 / 1000.0;
+                Local::Refused(held.info(Some(wait.ceil().max(1.0) as u64)))
             }
+            _ => Local::Empty,
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refuses_past_the_allowance_and_says_when_to_retry() {
-        let limits = RateLimits::new(crate::clock::system());
-        for n in (0..3).rev() {
-            let info = limits.check(KeyId(1), 3);
-            assert_eq!(info.retry_after_secs, None);
-            assert_eq!(info.remaining, n);
+    /// Takes a slice from the bucket and adds it to what this node holds.
+    async fn reserve(&self, key_id: KeyId, slot: &Slot, per_minute: u32) -> Result<(), AppError> {
+        let now = self.clock.now();
+        let want = (u64::from(per_minute) / SHARE).clamp(1, MAX_SLICE);
+        self.metrics.budget_reservations.inc();
+        let slice = services::run(&self.pool, move |conn| {
+            Ok(db::rate_buckets::take(
+                conn, key_id, per_minute, want, SHARE, now,
+            )?)
+        })
+        .await?;
+        let mut held = slot.held();
+        if held.limit != per_minute {
+            self.give_back_later(key_id, slice.granted as u64);
+            return Ok(());
         }
-        let refused = limits.check(KeyId(1), 3);
-        assert!(
-            refused
-                .retry_after_secs
-                .is_some_and(|s| (1..=20).contains(&s))
-        );
-        // Another key has its own allowance; a changed limit gets a fresh limiter.
-        assert!(limits.check(KeyId(2), 3).retry_after_secs.is_none());
-        assert!(limits.check(KeyId(1), 10).retry_after_secs.is_none());
+        held.local += slice.granted as u64;
+        held.cluster_left = slice.tokens;
+        held.slice = slice.granted as u64;
+        held.lease_until = now + LEASE;
+        held.empty_until = (slice.granted < 1.0).then(|| {
+            // The time for the bucket to hold one whole token again.
+            let secs = (1.0 - slice.tokens).max(0.0) * 60.0 / f64::from(per_minute);
+            now + TimeDelta::milliseconds((secs * 1000.0).ceil() as i64)
+        });
+        Ok(())
+    }
+
+    /// Takes the next slice off the request path, before this one runs out.
+    fn top_up_later(self: &Arc<Self>, key_id: KeyId, slot: Arc<Slot>) {
+        let limits = self.clone();
+        tokio::spawn(async move {
+            let per_minute = slot.held().limit;
+            if let Ok(_reserving) = slot.reserving.try_lock()
+                && let Err(e) = limits.reserve(key_id, &slot, per_minute).await
+            {
+                tracing::warn!(error = %e, "topping up a rate-limit slice failed");
+            }
+            slot.held().topping_up = false;
+        });
+    }
+
+    fn give_back_later(&self, key_id: KeyId, unused: u64) {
+        if unused == 0 {
+            return;
+        }
+        let (pool, metrics) = (self.pool.clone(), self.metrics.clone());
+        tokio::spawn(async move {
+            metrics.budget_reservations.inc();
+            let given = services::run(&pool, move |conn| {
+                Ok(db::rate_buckets::give_back(conn, &[(key_id, unused)])?)
+            })
+            .await;
+            if let Err(e) = given {
+                tracing::warn!(error = %e, "giving rate-limit tokens back failed; they refill anyway");
+            }
+        });
+    }
+
+    /// Gives back every unused token this node holds (at shutdown), in one statement.
+    pub fn give_back_all(&self, conn: &mut diesel::PgConnection) -> anyhow::Result<()> {
+        let unused: Vec<(KeyId, u64)> = self
+            .slots
+            .iter()
+            .filter_map(|(key_id, slot)| {
+                let mut held = slot.held();
+                let n = std::mem::take(&mut held.local);
+                held.lease_until = DateTime::<Utc>::MIN_UTC;
+                (n > 0).then_some((*key_id, n))
+            })
+            .collect();
+        if !unused.is_empty() {
+            self.metrics.budget_reservations.inc();
+            db::rate_buckets::give_back(conn, &unused)?;
+        }
+        Ok(())
     }
 }

@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod browser;
+mod budgets;
 mod bulk;
 mod conformance;
 mod envelope;
