@@ -218,7 +218,9 @@ impl KeyDescription {
 pub struct RateLimit(i32);
 
 impl RateLimit {
-    pub const MAX: i32 = 1_000_000;
+    /// A billion a minute: room for an effectively unlimited cluster-wide ceiling; fits the
+    /// column (integer).
+    pub const MAX: i32 = 1_000_000_000;
 
     pub fn new(value: i64) -> Result<Self, Invalid> {
         if value < 1 || value > i64::from(Self::MAX) {

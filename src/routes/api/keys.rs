@@ -57,7 +57,7 @@ pub struct ApiKeyJson {
     #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
     /// Null: no rate limit.
-    #[schema(required = true, minimum = 1, maximum = 1000000)]
+    #[schema(required = true, minimum = 1, maximum = 1000000000)]
     pub rate_limit_per_minute: Option<i32>,
     /// Addresses and CIDR blocks the key may be used from; null: anywhere.
     #[schema(required = true, max_items = 50)]
@@ -397,7 +397,7 @@ pub struct CreateBody {
     pub expires_at: Option<DateTime<Utc>>,
     /// Null or left out: no rate limit.
     #[serde(default, deserialize_with = "whole_number")]
-    #[schema(minimum = 1, maximum = 1000000)]
+    #[schema(minimum = 1, maximum = 1000000000)]
     pub rate_limit_per_minute: Option<i64>,
     #[schema(schema_with = ip_list_schema)]
     pub allowed_ips: Option<Vec<String>>,
@@ -609,7 +609,7 @@ pub struct PatchBody {
     pub enabled: Option<bool>,
     /// Null removes the limit.
     #[serde(default, deserialize_with = "present_whole_number")]
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000000)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000000000)]
     pub rate_limit_per_minute: Option<Option<i64>>,
     /// Null: never expires. Must lie in the future.
     #[serde(default, deserialize_with = "present")]
