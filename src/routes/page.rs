@@ -201,6 +201,15 @@ pub fn no_store(mut response: HttpResponse) -> HttpResponse {
     response
 }
 
+/// `no_store` when the page shows a secret once (a new or rotated key's plaintext).
+pub fn no_store_if(shows_secret: bool, response: HttpResponse) -> HttpResponse {
+    if shows_secret {
+        no_store(response)
+    } else {
+        response
+    }
+}
+
 /// The Add panel's and the Edit form's name for each field of a key.
 pub fn key_form_field(field: crate::services::keys::KeyField) -> &'static str {
     use crate::services::keys::KeyField;

@@ -18,27 +18,9 @@ THREADS=${THREADS:-2}
 PORT=${PORT:-18787}
 command -v wrk >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; }
 
-cargo build --release --quiet
-work=$(mktemp -d /tmp/keyward-load.XXXXXX)
-chmod 755 "$work"
-password="load-test-password-$$"
-KEYWARD_DATA_DIR="$work/data" KEYWARD_BIND="127.0.0.1:$PORT" KEYWARD_ADMIN_EMAIL=load@example.com \
-  KEYWARD_ADMIN_PASSWORD="$password" RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/keyward" >"$work/server.log" 2>&1 &
-server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
-base="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.2; done
-
-# Sign in and create a key through the dashboard, as a person would.
-jar="$work/cookies"
-csrf=$(curl -fs -c "$jar" "$base/login" | sed -n 's/.*name="csrf-token" content="\([^"]*\)".*/\1/p')
-curl -fs -b "$jar" -c "$jar" -o /dev/null --data-urlencode "email=load@example.com" \
-  --data-urlencode "password=$password" --data-urlencode "csrf_token=$csrf" "$base/login"
-page=$(curl -fs -b "$jar" -c "$jar" "$base/projects/default/environments/production/api-keys")
-csrf=$(sed -n 's/.*name="csrf-token" content="\([^"]*\)".*/\1/p' <<<"$page")
-key=$(curl -fs -b "$jar" -c "$jar" --data "name=load&type=secret&scope_read=on&expiration=never&csrf_token=$csrf" \
-  "$base/projects/default/environments/production/api-keys" | sed -n 's/.*id="revealed-key">\([^<]*\)<.*/\1/p' | head -n 1)
-[ -n "$key" ] || { echo "could not create a key"; exit 1; }
+source tests/load/lib.sh
+start_keyward load "$PORT"
+key=$(dashboard_key load read)
 
 cat >"$work/verify.lua" <<LUA
 wrk.method = "POST"

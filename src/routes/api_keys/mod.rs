@@ -25,7 +25,7 @@ use crate::domain::key_list::{
 };
 use crate::domain::policy::OwnerId;
 use crate::error::AppError;
-use crate::routes::page::no_store;
+use crate::routes::page::no_store_if;
 use crate::routes::page::{Chrome, Tab, env_path, format_date_or, format_time, html};
 use crate::services;
 use crate::state::AppState;
@@ -271,11 +271,7 @@ impl ApiKeysPage {
             (true, Fragment::Section) => html(status, &self.as_section())?,
             (true, Fragment::Panel) => html(status, &self.as_panel())?,
         };
-        Ok(if self.reveal.is_some() {
-            no_store(response)
-        } else {
-            response
-        })
+        Ok(no_store_if(self.reveal.is_some(), response))
     }
 }
 

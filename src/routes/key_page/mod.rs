@@ -19,7 +19,7 @@ use crate::domain::ids::KeyId;
 use crate::error::AppError;
 use crate::routes::activity::list::EventRow;
 use crate::routes::api_keys::{Reveal, base_path};
-use crate::routes::page::no_store;
+use crate::routes::page::no_store_if;
 use crate::routes::page::{Chrome, FieldErrors, Tab, format_date_or, format_time, html};
 use crate::services;
 use crate::state::AppState;
@@ -249,11 +249,7 @@ impl KeyPage {
             (true, Fragment::Section) => html(status, &self.as_section())?,
             (true, Fragment::Edit) => html(status, &self.as_edit())?,
         };
-        Ok(if self.reveal.is_some() {
-            no_store(response)
-        } else {
-            response
-        })
+        Ok(no_store_if(self.reveal.is_some(), response))
     }
 }
 
