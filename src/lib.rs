@@ -7,6 +7,7 @@ pub mod domain;
 pub mod embedded_pg;
 pub mod error;
 pub mod jobs;
+pub mod malloc_tuning;
 pub mod metrics;
 pub mod middleware;
 pub mod net;

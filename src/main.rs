@@ -2,8 +2,13 @@ use keyward::config::Config;
 use keyward::startup::Application;
 use tracing_subscriber::EnvFilter;
 
-#[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads.
+    keyward::malloc_tuning::tune();
+    actix_web::rt::System::new().block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     // RUST_LOG as usual (e.g. `RUST_LOG=debug` adds a line per verification); default info.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()

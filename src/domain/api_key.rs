@@ -82,6 +82,47 @@ impl Scope {
     }
 }
 
+/// A set of scopes in one byte, for the hot path's cached key state: a bit per `Scope::ALL`
+/// entry, read back as a sorted `'static` slice (there are only eight sets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScopeSet(u8);
+
+impl ScopeSet {
+    const SLICES: [&'static [Scope]; 8] = [
+        &[],
+        &[Scope::Read],
+        &[Scope::Write],
+        &[Scope::Read, Scope::Write],
+        &[Scope::Admin],
+        &[Scope::Read, Scope::Admin],
+        &[Scope::Write, Scope::Admin],
+        &[Scope::Read, Scope::Write, Scope::Admin],
+    ];
+
+    fn bit(scope: Scope) -> u8 {
+        match scope {
+            Scope::Read => 1,
+            Scope::Write => 2,
+            Scope::Admin => 4,
+        }
+    }
+
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & Self::bit(scope) != 0
+    }
+
+    /// The scopes in `Scope::ALL`'s order, as the API lists them.
+    pub fn as_slice(self) -> &'static [Scope] {
+        Self::SLICES[usize::from(self.0 & 7)]
+    }
+}
+
+impl FromIterator<Scope> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = Scope>>(scopes: I) -> Self {
+        Self(scopes.into_iter().fold(0, |set, s| set | Self::bit(s)))
+    }
+}
+
 /// A non-empty set of scopes, valid for its key type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scopes(Vec<Scope>);
@@ -337,6 +378,27 @@ impl KeyStatus {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scope_set_reads_back_every_subset_sorted() {
+        let subsets: Vec<Vec<Scope>> = (0..8u8)
+            .map(|bits| {
+                Scope::ALL
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| bits & (1 << i) != 0)
+                    .map(|(_, s)| *s)
+                    .collect()
+            })
+            .collect();
+        for subset in subsets {
+            let set: ScopeSet = subset.iter().rev().copied().collect();
+            assert_eq!(set.as_slice(), subset.as_slice());
+            for scope in Scope::ALL {
+                assert_eq!(set.contains(scope), subset.contains(&scope));
+            }
+        }
+    }
 
     /// Strings at the edges of the name and description rules: white space (trimmed or not),
     /// control characters inside and outside, letters beyond ASCII.

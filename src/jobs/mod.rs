@@ -177,6 +177,8 @@ async fn until_stopped<F: Future>(work: F, stop: &mut watch::Receiver<bool>) -> 
 }
 
 fn revalidate(pool: &PgPool, verifier: &Verifier, metrics: &Metrics) {
+    // Entries past their lifetime are never served; this hands their memory back.
+    verifier.cache.sweep();
     if !verifier.cache.is_listening() {
         return; // the listener revalidates itself when it listens again
     }

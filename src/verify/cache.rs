@@ -6,6 +6,10 @@
 //! Known keys leave by notices; as a bound on a notice that never arrived, each entry also
 //! lives at most `POSITIVE_TTL` unless a revalidation (off the request path) found its row
 //! version still current and renewed it.
+//!
+//! The map is `quick_cache` (sharded, S3-FIFO eviction, about 90 bytes per entry) with each
+//! entry's deadline stored beside it: a general cache with per-entry timers cost some 290 bytes
+//! per entry, which with 100 000 keys was a third of the process (issue #8's memory target).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +17,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use moka::sync::Cache;
+use quick_cache::UnitWeighter;
+use quick_cache::sync::{Cache, DefaultLifecycle};
 
-use super::key_state::KeyState;
-use crate::domain::ids::KeyId;
+use super::key_state::{KeyState, Place};
+use crate::domain::ids::{EnvironmentId, KeyId};
 use crate::domain::key_format::KeyDigest;
 
 pub type Lookup = Option<Arc<KeyState>>;
@@ -30,8 +35,6 @@ const MAX_ENTRIES: u64 = 1_000_000;
 /// Revalidation holds the write lock for this many entries at a time, so notices never wait long.
 const REVALIDATE_CHUNK: usize = 1024;
 
-struct Lifetimes;
-
 fn lifetime(value: &Lookup) -> Duration {
     if value.is_some() {
         POSITIVE_TTL
@@ -40,29 +43,27 @@ fn lifetime(value: &Lookup) -> Duration {
     }
 }
 
-impl moka::Expiry<KeyDigest, Lookup> for Lifetimes {
-    fn expire_after_create(&self, _: &KeyDigest, value: &Lookup, _: Instant) -> Option<Duration> {
-        Some(lifetime(value))
-    }
-
-    /// A re-insert (a read-through or a renewal after revalidation) starts a fresh lifetime.
-    fn expire_after_update(
-        &self,
-        _: &KeyDigest,
-        value: &Lookup,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(lifetime(value))
-    }
+/// A lookup and the moment it stops being served, in milliseconds since the cache was made
+/// (16 bytes, where an `Instant` alone takes as many).
+#[derive(Clone)]
+struct Entry {
+    lookup: Lookup,
+    until_ms: u64,
 }
 
+/// SHA-256 digests are uniform, but a keyed hash still keeps an attacker who grinds digests
+/// from piling invented keys into one bucket.
+type Hasher = foldhash::fast::RandomState;
+
 pub struct KeyCache {
-    entries: Cache<KeyDigest, Lookup>,
+    entries: Cache<KeyDigest, Entry, UnitWeighter, Hasher, DefaultLifecycle<KeyDigest, Entry>>,
+    started: Instant,
     epoch: AtomicU64,
     listening: AtomicBool,
     /// Serialises "check the epoch and insert" against "bump the epoch and drop".
     writes: Mutex<()>,
+    /// Project and environment slugs, one copy per environment shared by all its keys.
+    places: Mutex<HashMap<EnvironmentId, Arc<Place>>>,
 }
 
 impl Default for KeyCache {
@@ -74,14 +75,39 @@ impl Default for KeyCache {
 impl KeyCache {
     pub fn new() -> Self {
         Self {
-            entries: Cache::builder()
-                .max_capacity(MAX_ENTRIES)
-                .expire_after(Lifetimes)
-                .build(),
+            entries: Cache::with(
+                // Estimated and maximal count alike: the map grows as keys arrive.
+                MAX_ENTRIES as usize,
+                MAX_ENTRIES,
+                UnitWeighter,
+                Hasher::default(),
+                DefaultLifecycle::default(),
+            ),
+            started: Instant::now(),
             epoch: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             writes: Mutex::new(()),
+            places: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn entry(&self, lookup: Lookup) -> Entry {
+        let until_ms = self.now_ms() + lifetime(&lookup).as_millis() as u64;
+        Entry { lookup, until_ms }
+    }
+
+    /// The entry for `digest` if it is still within its lifetime.
+    fn live(&self, digest: &KeyDigest) -> Option<Lookup> {
+        self.live_at(digest, self.now_ms())
+    }
+
+    fn live_at(&self, digest: &KeyDigest, now_ms: u64) -> Option<Lookup> {
+        let entry = self.entries.get(digest)?;
+        (entry.until_ms > now_ms).then_some(entry.lookup)
     }
 
     /// `Some(lookup)` on a hit; `None` on a miss or while not listening.
@@ -89,7 +115,42 @@ impl KeyCache {
         if !self.listening.load(Ordering::Acquire) {
             return None;
         }
-        self.entries.get(digest)
+        self.live(digest)
+    }
+
+    /// The shared slugs of an environment's keys (a renamed slug replaces the old copy).
+    pub fn place(
+        &self,
+        environment_id: EnvironmentId,
+        project: &str,
+        environment: &str,
+    ) -> Arc<Place> {
+        let fresh = || Arc::new(Place::new(project, environment));
+        let Ok(mut places) = self.places.lock() else {
+            return fresh();
+        };
+        let place = places.entry(environment_id).or_insert_with(fresh);
+        if place.project() != project || place.environment() != environment {
+            *place = fresh();
+        }
+        place.clone()
+    }
+
+    /// Drops entries past their lifetime (a lookup ignores them; this returns their memory).
+    pub fn sweep(&self) {
+        self.sweep_at(self.now_ms());
+    }
+
+    fn sweep_at(&self, now_ms: u64) {
+        self.entries.retain(|_, entry| entry.until_ms > now_ms);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     pub fn epoch(&self) -> u64 {
@@ -107,7 +168,7 @@ impl KeyCache {
         if self.listening.load(Ordering::Acquire)
             && self.epoch.load(Ordering::Acquire) == epoch_before
         {
-            self.entries.insert(digest, lookup);
+            self.entries.insert(digest, self.entry(lookup));
         }
     }
 
@@ -115,14 +176,17 @@ impl KeyCache {
         let _guard = self.writes.lock();
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for digest in digests {
-            self.entries.invalidate(&digest);
+            self.entries.remove(&digest);
         }
     }
 
     pub fn invalidate_all(&self) {
         let _guard = self.writes.lock();
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.entries.invalidate_all();
+        self.entries.clear();
+        if let Ok(mut places) = self.places.lock() {
+            places.clear();
+        }
     }
 
     /// A notice's payload: comma-separated hex digests.
@@ -136,9 +200,11 @@ impl KeyCache {
 
     /// Every known key's cached state (not the negative entries), for revalidation.
     pub fn known(&self) -> Vec<(KeyDigest, Arc<KeyState>)> {
+        let now = self.now_ms();
         self.entries
             .iter()
-            .filter_map(|(digest, lookup)| lookup.map(|state| (*digest, state)))
+            .filter(|(_, entry)| entry.until_ms > now)
+            .filter_map(|(digest, entry)| entry.lookup.map(|state| (digest, state)))
             .collect()
     }
 
@@ -158,7 +224,7 @@ impl KeyCache {
             };
             for (digest, state) in chunk {
                 let still_cached = matches!(
-                    self.entries.get(digest),
+                    self.live(digest),
                     Some(Some(cached)) if Arc::ptr_eq(&cached, state)
                 );
                 if !still_cached {
@@ -166,12 +232,13 @@ impl KeyCache {
                 }
                 if current.get(&state.key_id) == Some(&state.version) {
                     if renew {
-                        self.entries.insert(*digest, Some(state.clone()));
+                        self.entries
+                            .insert(*digest, self.entry(Some(state.clone())));
                     }
                     outcome.current += 1;
                 } else {
                     self.epoch.fetch_add(1, Ordering::AcqRel);
-                    self.entries.invalidate(digest);
+                    self.entries.remove(digest);
                     outcome.stale += 1;
                 }
             }
@@ -193,4 +260,99 @@ impl KeyCache {
 pub struct Revalidated {
     pub current: usize,
     pub stale: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::api_keys::ApiKey;
+
+    fn digest(n: u8) -> KeyDigest {
+        KeyDigest([n; 32])
+    }
+
+    fn state(cache: &KeyCache) -> Lookup {
+        let now = chrono::Utc::now();
+        let key = ApiKey {
+            id: KeyId(1),
+            environment_id: EnvironmentId(1),
+            name: "cached".into(),
+            description: String::new(),
+            key_type: crate::domain::api_key::KeyType::Secret,
+            scopes: vec![crate::domain::api_key::Scope::Read],
+            digest: digest(0),
+            masked: String::new(),
+            enabled: true,
+            expires_at: None,
+            rate_limit_per_minute: None,
+            revoked_at: None,
+            created_by: None,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+            version: 1,
+            allowed_ips: None,
+            allowed_origins: None,
+            quota_limit: None,
+            quota_period: None,
+            owner_id: None,
+            meta: None,
+            last_used_ip: None,
+        };
+        let place = cache.place(key.environment_id, "default", "production");
+        Some(Arc::new(KeyState::from_row(&key, place, None)))
+    }
+
+    fn listening() -> KeyCache {
+        let cache = KeyCache::new();
+        cache.set_listening(true);
+        cache
+    }
+
+    #[test]
+    fn unknown_digests_are_forgotten_after_five_seconds_known_ones_after_a_minute() {
+        let cache = listening();
+        cache.insert_unless_changed(digest(1), None, cache.epoch());
+        cache.insert_unless_changed(digest(2), state(&cache), cache.epoch());
+        let now = cache.now_ms();
+        assert!(matches!(cache.live_at(&digest(1), now), Some(None)));
+        assert!(cache.live_at(&digest(1), now + 5_001).is_none());
+        assert!(matches!(
+            cache.live_at(&digest(2), now + 59_000),
+            Some(Some(_))
+        ));
+        assert!(cache.live_at(&digest(2), now + 60_001).is_none());
+        cache.sweep_at(now + 5_001);
+        assert_eq!(
+            cache.len(),
+            1,
+            "the sweep drops the expired negative entry only"
+        );
+        cache.sweep_at(now + 60_001);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn nothing_is_served_while_not_listening_and_a_stale_read_through_is_not_stored() {
+        let cache = KeyCache::new();
+        cache.insert_unless_changed(digest(1), None, cache.epoch());
+        assert!(cache.get(&digest(1)).is_none());
+        cache.set_listening(true);
+        let before = cache.epoch();
+        cache.invalidate([digest(9)]);
+        cache.insert_unless_changed(digest(1), state(&cache), before);
+        assert!(cache.get(&digest(1)).is_none());
+    }
+
+    #[test]
+    fn keys_of_one_environment_share_one_copy_of_its_slugs_until_a_slug_changes() {
+        let cache = listening();
+        let env = EnvironmentId(7);
+        let a = cache.place(env, "default", "production");
+        let b = cache.place(env, "default", "production");
+        assert!(Arc::ptr_eq(&a, &b));
+        let renamed = cache.place(env, "default", "prod");
+        assert_eq!(renamed.environment(), "prod");
+        assert!(!Arc::ptr_eq(&a, &renamed));
+    }
 }

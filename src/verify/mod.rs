@@ -139,7 +139,7 @@ pub fn judge(key: &KeyState, presented: &Presentation<'_>, now: chrono::DateTime
         refusal
     } else if presented
         .environment
-        .is_some_and(|e| e != &*key.environment)
+        .is_some_and(|e| e != key.environment())
     {
         Code::WrongEnvironment
     } else if !key.allows_ip(presented.ip) {
@@ -315,7 +315,8 @@ impl Verifier {
         })
         .await?;
         let state = row.map(|(key, project, env, valid_until)| {
-            Arc::new(KeyState::from_row(&key, project, env, valid_until))
+            let place = self.cache.place(key.environment_id, &project, &env);
+            Arc::new(KeyState::from_row(&key, place, valid_until))
         });
         self.cache
             .insert_unless_changed(digest, state.clone(), epoch);

@@ -26,13 +26,18 @@ fn hot_path(c: &mut Criterion) {
         key_id: keyward::domain::ids::KeyId(1),
         environment_id: keyward::domain::ids::EnvironmentId(1),
         name: "bench".into(),
-        project: "default".into(),
-        environment: "production".into(),
+        place: cache.place(
+            keyward::domain::ids::EnvironmentId(1),
+            "default",
+            "production",
+        ),
         key_type: KeyType::Secret,
-        scopes: vec![
+        scopes: [
             keyward::domain::api_key::Scope::Read,
             keyward::domain::api_key::Scope::Write,
-        ],
+        ]
+        .into_iter()
+        .collect(),
         enabled: true,
         revoked: false,
         expires_at: None,

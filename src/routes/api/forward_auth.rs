@@ -172,13 +172,13 @@ impl<'a> Identity<'a> {
 
     fn headers(&self) -> impl Iterator<Item = (&'static str, HeaderValue)> + use<'a> {
         let key = self.key;
-        let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+        let scopes: Vec<&str> = key.scopes.as_slice().iter().map(|s| s.as_str()).collect();
         [
             (KEY_ID_HEADER, Some(key.key_id.to_string())),
             (KEY_NAME_HEADER, Some(encoded(&key.name))),
             (OWNER_HEADER, self.owner.map(encoded)),
             (SCOPES_HEADER, Some(scopes.join(","))),
-            (ENVIRONMENT_HEADER, Some(key.environment.clone())),
+            (ENVIRONMENT_HEADER, Some(key.environment().to_owned())),
         ]
         .into_iter()
         .filter_map(|(name, value)| Some((name, HeaderValue::try_from(value?).ok()?)))
