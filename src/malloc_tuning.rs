@@ -1,43 +1,32 @@
 //! glibc's allocator, tuned for a long-running server with many small cached objects.
 //!
-//! Two defaults cost Keyward most of its memory target (issue #8: 100 000 cached keys within
-//! 64 MiB). Measured with `tests/load/memory.sh` after 100 000 keys were verified once each, the
-//! resident set was 89.8 MiB untuned, 55.0 MiB with the fixed threshold alone and 50.0 MiB with
-//! both settings.
+//! glibc's mmap threshold is dynamic: once a large block (Argon2's 19 MiB working memory at
+//! sign-in) is freed, later blocks up to that size come from the heap and stay resident after
+//! they are freed, and small objects allocated around them pin the heap's pages. A fixed
+//! threshold hands each large block back to the system when it is freed.
 //!
-//! - The mmap threshold is dynamic: once a large block (Argon2's 19 MiB working memory at sign-in)
-//!   is freed, later blocks up to that size come from the heap and stay resident after they are
-//!   freed. A fixed threshold hands each such block back to the system when it is freed.
-//! - Each thread that allocates may get an arena of its own (up to eight per core), and freed
-//!   memory in one arena is not reused by another: the key states read through on blocking
-//!   threads fragmented across them. Two arenas suffice for two workers and a pool.
+//! Measured with `tests/load/memory.sh` (issue #8: 100 000 keys verified once each, all cached,
+//! target 64 MiB): 89.8 MiB resident untuned, 55.0 MiB with the fixed threshold. Limiting the
+//! arenas to two as well gave 50.0 MiB, but then the two HTTP workers shared one arena and
+//! contended for its lock (a futex call per ten verifies, seen with `perf`), so the number of
+//! arenas is left to glibc.
 //!
-//! An operator's own `MALLOC_MMAP_THRESHOLD_` or `MALLOC_ARENA_MAX` is left in force.
+//! An operator's own `MALLOC_MMAP_THRESHOLD_` is left in force.
 
-/// Blocks from this size up are mapped on their own and returned when freed (glibc's default).
+/// Blocks from this size up are mapped on their own and returned when freed (glibc's initial
+/// value, kept instead of raised).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const ARENA_MAX: libc::c_int = 2;
 
 /// Call first thing in `main`, before any other thread starts.
 pub fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    for (env, param, value) in [
-        (
-            "MALLOC_MMAP_THRESHOLD_",
-            libc::M_MMAP_THRESHOLD,
-            MMAP_THRESHOLD,
-        ),
-        ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, ARENA_MAX),
-    ] {
-        if std::env::var_os(env).is_none() {
-            // SAFETY: mallopt only sets allocator parameters; it is called before other threads
-            // exist, and glibc validates the values (returning 0 on a rejected one).
-            let accepted = unsafe { libc::mallopt(param, value) };
-            if accepted == 0 {
-                eprintln!("keyward: glibc rejected mallopt({param}, {value})");
-            }
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; it is called before other threads
+        // exist, and glibc validates the value (returning 0 if it rejects it).
+        let accepted = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
+        if accepted == 0 {
+            eprintln!("keyward: glibc rejected mallopt(M_MMAP_THRESHOLD, {MMAP_THRESHOLD})");
         }
     }
 }

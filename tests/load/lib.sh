@@ -6,7 +6,7 @@
 # and waits until it answers.
 start_keyward() {
   local name=$1 port=$2
-  cargo build --release --quiet
+  [ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet
   work=$(mktemp -d "/tmp/keyward-$name.XXXXXX")
   chmod 755 "$work"
   password="load-test-password-$$"
