@@ -126,6 +126,33 @@ pub fn reserve(conn: &mut PgConnection, ask: Ask) -> QueryResult<Granted> {
     })
 }
 
+/// What the period has left beyond every lease, as stored (for the `X-Quota-*` headers of an
+/// answer that spends nothing): the whole limit when the period has not been started yet.
+pub fn left(
+    conn: &mut PgConnection,
+    key: KeyId,
+    limit: i64,
+    period: &str,
+    period_start: DateTime<Utc>,
+) -> QueryResult<i64> {
+    let stored: Option<(String, DateTime<Utc>, i64)> = quota_budgets::table
+        .find(key)
+        .select((
+            quota_budgets::period,
+            quota_budgets::period_start,
+            quota_budgets::used,
+        ))
+        .first(conn)
+        .optional()?;
+    let used = match stored {
+        Some((p, start, used)) if p == period && start == period_start => used,
+        // This node's clock is behind a period another node started: claim nothing is left.
+        Some((p, start, _)) if p == period && start > period_start => limit,
+        _ => 0,
+    };
+    Ok((limit - used).clamp(0, limit))
+}
+
 /// Ends a node's lease on a key: what it took and did not spend goes back to the period.
 pub fn give_back(conn: &mut PgConnection, key: KeyId, node: i64, spent: i64) -> QueryResult<()> {
     conn.transaction(|conn| {

@@ -182,6 +182,28 @@ pub struct QuotaInfo {
     pub reset_secs: Option<i64>,
 }
 
+impl From<quota::QuotaCheck> for QuotaInfo {
+    fn from(q: quota::QuotaCheck) -> Self {
+        Self {
+            limit: q.limit as i64,
+            remaining: q.remaining as i64,
+            reset_secs: q.reset_secs.map(|s| s as i64),
+        }
+    }
+}
+
+fn quota_spec(q: crate::domain::policy::Quota) -> quota::QuotaSpec {
+    use crate::domain::policy::QuotaPeriod;
+    quota::QuotaSpec {
+        limit: q.limit().max(0) as u64,
+        period: match q.period() {
+            QuotaPeriod::Day => quota::QuotaPeriod::Day,
+            QuotaPeriod::Month => quota::QuotaPeriod::Month,
+            QuotaPeriod::Total => quota::QuotaPeriod::Total,
+        },
+    }
+}
+
 pub struct Verifier {
     pub cache: Arc<KeyCache>,
     pub usage: Arc<UsageBuffer>,
@@ -255,8 +277,18 @@ impl Verifier {
         if code == Code::NotFound {
             return refuse(code, None);
         }
+        // Management calls are rate limited but spend no quota (SPEC §11).
+        let quota_spec = match key.quota {
+            Some(q) if presented.purpose != Purpose::Management => Some(quota_spec(q)),
+            _ => None,
+        };
         if code != Code::Valid {
-            return refuse(code, Some(key));
+            return Ok(Verdict {
+                code,
+                quota: self.quota_unspent(&key, quota_spec).await?,
+                key: Some(key),
+                rate: None,
+            });
         }
         let rate = match key.rate_limit {
             Some(limit) => Some(self.limits.check(key.key_id, limit).await?),
@@ -265,25 +297,14 @@ impl Verifier {
         if rate.is_some_and(|r| r.retry_after_secs.is_some()) {
             return Ok(Verdict {
                 code: Code::RateLimited,
+                quota: self.quota_unspent(&key, quota_spec).await?,
                 key: Some(key),
                 rate,
-                quota: None,
             });
         }
-        // Management calls are rate limited but spend no quota (SPEC §11).
-        let quota = match key.quota {
-            Some(q) if presented.purpose != Purpose::Management => {
-                let spec = quota::QuotaSpec {
-                    limit: q.limit().max(0) as u64,
-                    period: match q.period() {
-                        crate::domain::policy::QuotaPeriod::Day => quota::QuotaPeriod::Day,
-                        crate::domain::policy::QuotaPeriod::Month => quota::QuotaPeriod::Month,
-                        crate::domain::policy::QuotaPeriod::Total => quota::QuotaPeriod::Total,
-                    },
-                };
-                Some(self.quotas.spend(key.key_id, spec).await?)
-            }
-            _ => None,
+        let quota = match quota_spec {
+            Some(spec) => Some(self.quotas.spend(key.key_id, spec).await?),
+            None => None,
         };
         let code = if quota.is_some_and(|q| !q.allowed) {
             Code::QuotaExceeded
@@ -294,11 +315,19 @@ impl Verifier {
             code,
             key: Some(key),
             rate,
-            quota: quota.map(|q| QuotaInfo {
-                limit: q.limit as i64,
-                remaining: q.remaining as i64,
-                reset_secs: q.reset_secs.map(|s| s as i64),
-            }),
+            quota: quota.map(QuotaInfo::from),
+        })
+    }
+
+    /// The quota headers of a refusal decided before the quota: nothing is spent.
+    async fn quota_unspent(
+        &self,
+        key: &KeyState,
+        spec: Option<quota::QuotaSpec>,
+    ) -> Result<Option<QuotaInfo>, AppError> {
+        Ok(match spec {
+            Some(spec) => Some(self.quotas.peek(key.key_id, spec).await?.into()),
+            None => None,
         })
     }
 

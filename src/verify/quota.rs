@@ -99,6 +99,9 @@ struct Lease {
     /// The budget was used up at the latest reservation: no need to ask again before this.
     empty_until: Option<DateTime<Utc>>,
     topping_up: bool,
+    /// `cluster_left` is this node's current view until then: set by a reservation, or by a
+    /// read of the budget for an answer that spends nothing.
+    known_until: DateTime<Utc>,
 }
 
 impl Lease {
@@ -114,6 +117,27 @@ impl Lease {
             serve_until: DateTime::<Utc>::MIN_UTC,
             empty_until: None,
             topping_up: false,
+            known_until: DateTime::<Utc>::MIN_UTC,
+        }
+    }
+
+    /// A lease that ran out serves nothing more. Its spent count is reported with the next
+    /// reservation, which takes its unspent part back.
+    fn stop_serving_if_expired(&mut self, now: DateTime<Utc>) {
+        if self.serve_until <= now {
+            self.amount = self.spent;
+            self.claimed = self.spent;
+        }
+    }
+
+    /// Starts afresh in a new period (or a new kind of period); a new limit keeps what the
+    /// period has used.
+    fn follow(&mut self, spec: QuotaSpec, period_start: DateTime<Utc>) {
+        if self.period_start != period_start || self.spec.period != spec.period {
+            *self = Lease::new(spec, period_start);
+        } else if self.spec != spec {
+            self.spec = spec;
+            self.empty_until = None;
         }
     }
 
@@ -183,17 +207,63 @@ impl Quotas {
     }
 
     /// Spends one call of the key's quota if the cluster has one left.
+    fn slot(&self, key_id: KeyId, spec: QuotaSpec) -> Arc<Slot> {
+        self.slots.get_with(key_id, || {
+            Arc::new(Slot {
+                lease: Mutex::new(Lease::new(spec, spec.period.bounds(self.clock.now()).0)),
+                reserving: tokio::sync::Mutex::new(()),
+            })
+        })
+    }
+
+    /// The `X-Quota-*` headers of an answer that spends nothing (a refusal decided before the
+    /// quota, SPEC §11: a key with a quota gets them on every answer): this node's view, or,
+    /// when it has none that is current, one read of the stored budget, repeated at most once
+    /// a second per key so that a flood of refused calls stays off the database.
+    pub async fn peek(
+        self: &Arc<Self>,
+        key_id: KeyId,
+        spec: QuotaSpec,
+    ) -> Result<QuotaCheck, AppError> {
+        let slot = self.slot(key_id, spec);
+        let now = self.clock.now();
+        let (start, next) = spec.period.bounds(now);
+        {
+            let mut lease = slot.lease();
+            lease.follow(spec, start);
+            lease.stop_serving_if_expired(now);
+            if lease.known_until > now {
+                return Ok(lease.check(false, next, now));
+            }
+        }
+        self.metrics.budget_reservations.inc();
+        let left = services::run(&self.pool, move |conn| {
+            Ok(db::quota_budgets::left(
+                conn,
+                key_id,
+                spec.limit as i64,
+                spec.period.as_str(),
+                start,
+            )?)
+        })
+        .await?;
+        let mut lease = slot.lease();
+        lease.follow(spec, start);
+        lease.stop_serving_if_expired(now);
+        if lease.known_until <= now && lease.period_start == start {
+            // The stored figure counts this node's lease as used: what it holds is added back.
+            lease.cluster_left = left;
+            lease.known_until = now + TimeDelta::seconds(1);
+        }
+        Ok(lease.check(false, next, now))
+    }
+
     pub async fn spend(
         self: &Arc<Self>,
         key_id: KeyId,
         spec: QuotaSpec,
     ) -> Result<QuotaCheck, AppError> {
-        let slot = self.slots.get_with(key_id, || {
-            Arc::new(Slot {
-                lease: Mutex::new(Lease::new(spec, spec.period.bounds(self.clock.now()).0)),
-                reserving: tokio::sync::Mutex::new(()),
-            })
-        });
+        let slot = self.slot(key_id, spec);
         if let Local::Decided(check, top_up) = self.spend_local(&slot, spec) {
             if top_up {
                 self.top_up_later(key_id, slot);
@@ -218,21 +288,9 @@ impl Quotas {
         let now = self.clock.now();
         let (start, next) = spec.period.bounds(now);
         let mut lease = slot.lease();
-        if lease.period_start != start || lease.spec.period != spec.period {
-            // A new period, or a new kind of period: the next reservation starts it afresh
-            // (and drops the old period's leases).
-            *lease = Lease::new(spec, start);
-        } else if lease.spec != spec {
-            // A new limit: the period keeps what it has used.
-            lease.spec = spec;
-            lease.empty_until = None;
-        }
-        if lease.serve_until <= now {
-            // The lease ran out: serve nothing more from it. Its spent count is reported with
-            // the next reservation, which takes its unspent part back.
-            lease.amount = lease.spent;
-            lease.claimed = lease.spent;
-        }
+        // In a new period the next reservation starts it afresh (and drops the old leases).
+        lease.follow(spec, start);
+        lease.stop_serving_if_expired(now);
         if lease.local() > 0 {
             lease.spent += 1;
             let top_up =
@@ -327,6 +385,7 @@ impl Quotas {
         lease.cluster_left = got.left;
         lease.slice = got.granted;
         lease.serve_until = now + LEASE - MARGIN;
+        lease.known_until = lease.serve_until;
         // Used up: ask again after a while (a lease elsewhere may expire or be given back).
         lease.empty_until = (got.granted == 0).then(|| now + TimeDelta::seconds(1));
         Ok(())

@@ -4,6 +4,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::Double;
 
+use serde_json::json;
+
 use crate::helpers::*;
 
 #[derive(QueryableByName)]
@@ -246,4 +248,43 @@ async fn three_nodes_answer_exactly_a_keys_quota_with_its_headers() {
         }
     }
     assert_eq!(valid, 50);
+}
+
+/// SPEC §11: a key with a quota gets the `X-Quota-*` headers on every answer; a refusal
+/// decided before the quota shows what is left and spends nothing.
+#[tokio::test]
+async fn refusals_before_the_quota_carry_its_headers_and_spend_nothing() {
+    let app = spawn_app().await;
+    let (key_id, key) = make_key(&app, ENV, "metered day", &["read"], None);
+    diesel::sql_query("UPDATE api_keys SET quota_limit = 5, quota_period = 'day' WHERE id = $1")
+        .bind::<diesel::sql_types::BigInt, _>(key_id.get())
+        .execute(&mut app.conn())
+        .unwrap();
+    let base = app.address.as_str();
+    let quota = |r: &Reply| {
+        assert_eq!(r.header("x-quota-limit"), Some("5"), "{}", r.code());
+        let reset: i64 = r.header("x-quota-reset").unwrap().parse().unwrap();
+        assert!((0..=86_400).contains(&reset), "reset in {reset} s");
+        r.header("x-quota-remaining")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+
+    // Before any VALID answer: nothing reserved on this node, the stored budget is read.
+    let wrong_env = verify(base, Some(&key), Some(json!({"environment": "staging"}))).await;
+    assert_eq!(wrong_env.code(), "WRONG_ENVIRONMENT");
+    assert_eq!(quota(&wrong_env), 5);
+
+    for expected in [4, 3] {
+        let r = verify(base, Some(&key), None).await;
+        assert_eq!(r.code(), "VALID");
+        assert_eq!(quota(&r), expected);
+    }
+    let scope = verify(base, Some(&key), Some(json!({"scope": "write"}))).await;
+    assert_eq!(scope.code(), "INSUFFICIENT_SCOPE");
+    assert_eq!(quota(&scope), 3, "a refusal spends nothing");
+
+    let r = verify(base, Some(&key), None).await;
+    assert_eq!(quota(&r), 2, "the refusal left the budget as it was");
 }
