@@ -661,6 +661,45 @@ async fn lists_filter_by_owner_and_search_finds_the_owner() {
     let search = browser.get(&format!("{}?q=acme", keys_path(ENV))).await;
     assert!(search.body.contains("alpha one") && search.body.contains("alpha two"));
     assert!(!search.body.contains(">beta<") && !search.body.contains("beta</a>"));
+
+    // The Search form's Owner field, with other filters kept, and back from the view.
+    let submitted = browser
+        .post_form(
+            &format!("{}/search", keys_path(ENV)),
+            &[("q", "alpha"), ("status", "on"), ("owner", "acme-corp")],
+        )
+        .await;
+    assert_eq!(submitted.status, StatusCode::SEE_OTHER);
+    let location = submitted.location().to_owned();
+    assert!(
+        location.contains("owner=acme-corp") && location.contains("q=alpha"),
+        "{location}"
+    );
+    let view = browser.get(&location).await;
+    assert!(view.body.contains("alpha one") && view.body.contains("alpha two"));
+    assert!(!view.body.contains(">beta<") && !view.body.contains("beta</a>"));
+    assert!(
+        view.body
+            .contains(r#"id="keys-owner" name="owner" type="search" value="acme-corp""#)
+    );
+    let other_owner = browser
+        .post_form(
+            &format!("{}/search", keys_path(ENV)),
+            &[("q", "alpha"), ("owner", "globex")],
+        )
+        .await;
+    let none = browser.get(other_owner.location()).await;
+    assert!(!none.body.contains("alpha one") && none.body.contains("No keys match."));
+
+    // A key's page links its owner to that owner's keys.
+    let beta_id = globex.json["data"][0]["id"].as_i64().unwrap();
+    let key_page = browser.get(&format!("{}/{beta_id}", keys_path(ENV))).await;
+    assert!(
+        key_page
+            .body
+            .contains(&format!(r#"<a href="{}?owner=globex""#, keys_path(ENV))),
+        "the owner links to the filtered list"
+    );
 }
 
 #[tokio::test]

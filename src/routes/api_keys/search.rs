@@ -23,6 +23,8 @@ pub struct SearchForm {
     key_type: String,
     #[serde(default)]
     scope: String,
+    #[serde(default)]
+    owner: String,
 }
 
 /// A plain form follows a 303; htmx swaps the section in and puts the URL in the address bar.
@@ -82,6 +84,7 @@ pub async fn submit(
                 status: form.status,
                 key_type: form.key_type,
                 scope: form.scope,
+                owner: form.owner,
                 ..KeyListQuery::default()
             };
             let filter = query.filter((!query.q.is_empty()).then(|| query.q.clone()));

@@ -47,6 +47,8 @@ pub struct KeyView {
     pub last_used_ip: Option<String>,
     pub expires: String,
     pub owner: String,
+    /// The API Keys tab filtered to this key's owner, when it has one.
+    pub owner_keys: Option<String>,
     pub allowed_ips: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub is_publishable: bool,
@@ -163,6 +165,10 @@ impl KeyPage {
         )
         .await?;
         let list = base_path(access);
+        let owner_keys = key.owner_id.as_ref().map(|owner| {
+            let query = serde_urlencoded::to_string([("owner", owner)]).unwrap_or_default();
+            format!("{list}?{query}")
+        });
         let base = format!("{list}/{id}");
         // This node's uses not yet written count too.
         let last_used_at = key
@@ -207,6 +213,7 @@ impl KeyPage {
                 expires: format_date_or(key.expires_at.as_ref(), "Never"),
                 last_used_ip: key.last_used_ip.clone(),
                 owner: key.owner_id.clone().unwrap_or_else(|| "None".to_owned()),
+                owner_keys,
                 allowed_ips: key.allowed_ips.clone().unwrap_or_default(),
                 allowed_origins: key.allowed_origins.clone().unwrap_or_default(),
                 is_publishable: key.key_type == crate::domain::api_key::KeyType::Publishable,
