@@ -5,6 +5,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use ipnet::IpNet;
 
 use super::{Invalid, Lines, check_text};
@@ -360,6 +361,24 @@ impl QuotaPeriod {
             other => Err(Invalid::new(format!(
                 "Unknown quota period \"{other}\"; choose day, month or total."
             ))),
+        }
+    }
+
+    /// The start of the period `now` falls in, and of the next one (none for `Total`).
+    pub fn bounds(self, now: DateTime<Utc>) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
+        let day = now.date_naive();
+        let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        match self {
+            Self::Day => (
+                midnight(day).unwrap_or(now),
+                day.succ_opt().and_then(midnight),
+            ),
+            Self::Month => {
+                let first = day.with_day(1).unwrap_or(day);
+                let next = first.checked_add_months(chrono::Months::new(1));
+                (midnight(first).unwrap_or(now), next.and_then(midnight))
+            }
+            Self::Total => (DateTime::<Utc>::UNIX_EPOCH, None),
         }
     }
 }

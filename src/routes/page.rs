@@ -258,7 +258,8 @@ pub fn take_flash(session: &Session) -> Option<String> {
 
 /// The Add panel's and the Edit form's policy fields as typed (SPEC §11): Owner, Allowed IPs
 /// and Allowed origins (one a line), Quota and Quota period.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
 pub struct PolicyForm {
     pub owner: String,
     pub allowed_ips: String,

@@ -193,14 +193,9 @@ impl From<quota::QuotaCheck> for QuotaInfo {
 }
 
 fn quota_spec(q: crate::domain::policy::Quota) -> quota::QuotaSpec {
-    use crate::domain::policy::QuotaPeriod;
     quota::QuotaSpec {
         limit: q.limit().max(0) as u64,
-        period: match q.period() {
-            QuotaPeriod::Day => quota::QuotaPeriod::Day,
-            QuotaPeriod::Month => quota::QuotaPeriod::Month,
-            QuotaPeriod::Total => quota::QuotaPeriod::Total,
-        },
+        period: q.period(),
     }
 }
 

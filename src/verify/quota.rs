@@ -9,11 +9,12 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::clock::SharedClock;
 use crate::db::{self, PgPool};
 use crate::domain::ids::KeyId;
+pub use crate::domain::policy::QuotaPeriod;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::services;
@@ -27,41 +28,6 @@ const MARGIN: TimeDelta = TimeDelta::seconds(2);
 const MAX_SLICE: i64 = 100_000;
 /// Statements in one reservation's transaction (for `keyward_budget_reservations_total`).
 const RESERVE_STATEMENTS: u64 = 7;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuotaPeriod {
-    Day,
-    Month,
-    Total,
-}
-
-impl QuotaPeriod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Day => "day",
-            Self::Month => "month",
-            Self::Total => "total",
-        }
-    }
-
-    /// The start of the period `now` falls in, and of the next one (none for `Total`).
-    pub fn bounds(self, now: DateTime<Utc>) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
-        let day = now.date_naive();
-        let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-        match self {
-            Self::Day => (
-                midnight(day).unwrap_or(now),
-                day.succ_opt().and_then(midnight),
-            ),
-            Self::Month => {
-                let first = day.with_day(1).unwrap_or(day);
-                let next = first.checked_add_months(chrono::Months::new(1));
-                (midnight(first).unwrap_or(now), next.and_then(midnight))
-            }
-            Self::Total => (DateTime::<Utc>::UNIX_EPOCH, None),
-        }
-    }
-}
 
 /// A key's quota, as the verifier knows it from the key's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

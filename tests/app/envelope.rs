@@ -54,14 +54,7 @@ async fn raw(
     if let Some(content_type) = content_type {
         request = request.header("content-type", content_type);
     }
-    let response = request.send().await.unwrap();
-    let (status, headers) = (response.status(), response.headers().clone());
-    let text = response.text().await.unwrap();
-    Reply {
-        status,
-        headers,
-        json: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
+    Reply::of(request.send().await.unwrap()).await
 }
 
 /// POSTs a JSON object padded with white space to about `size` bytes, in chunks and without a

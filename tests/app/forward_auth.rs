@@ -30,20 +30,7 @@ pub async fn auth_with(
     if let Some(body) = body {
         request = request.body(body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let json = if text.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
-    };
-    Reply {
-        status,
-        headers,
-        json,
-    }
+    Reply::of(request.send().await.unwrap()).await
 }
 
 fn refused(r: &Reply, status: StatusCode, code: &str) {

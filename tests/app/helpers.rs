@@ -580,6 +580,25 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The status, the headers, and the body as JSON (`Null` when empty, a string when not JSON).
+    pub async fn of(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+}
+
+impl Reply {
     pub fn code(&self) -> &str {
         self.json["code"].as_str().unwrap_or("")
     }
@@ -604,20 +623,7 @@ pub async fn api(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let json = if text.is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
-    };
-    Reply {
-        status,
-        headers,
-        json,
-    }
+    Reply::of(request.send().await.unwrap()).await
 }
 
 pub async fn verify(base: &str, key: Option<&str>, body: Option<serde_json::Value>) -> Reply {

@@ -542,14 +542,7 @@ async fn verify_with_raw_key(base: &str, value: &[u8]) -> Reply {
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    Reply {
-        status,
-        headers,
-        json: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    }
+    Reply::of(response).await
 }
 
 #[test]

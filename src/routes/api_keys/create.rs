@@ -42,16 +42,9 @@ pub struct NewKeyFormData {
     expires_on: String,
     #[serde(default)]
     rate_limit: String,
-    #[serde(default)]
-    owner: String,
-    #[serde(default)]
-    allowed_ips: String,
-    #[serde(default)]
-    allowed_origins: String,
-    #[serde(default)]
-    quota: String,
-    #[serde(default)]
-    quota_period: String,
+    /// Owner, Allowed IPs, Allowed origins, Quota and Quota period, shared with the other form.
+    #[serde(flatten)]
+    policy: PolicyForm,
 }
 
 impl NewKeyFormData {
@@ -66,13 +59,7 @@ impl NewKeyFormData {
             expiration: self.expiration,
             expires_on: self.expires_on,
             rate_limit: self.rate_limit,
-            policy: PolicyForm {
-                owner: self.owner,
-                allowed_ips: self.allowed_ips,
-                allowed_origins: self.allowed_origins,
-                quota: self.quota,
-                quota_period: self.quota_period,
-            },
+            policy: self.policy,
             errors: FieldErrors::default(),
         }
     }

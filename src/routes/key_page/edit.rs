@@ -30,28 +30,15 @@ pub struct EditFormData {
     expiration: String,
     #[serde(default)]
     expires_on: String,
-    #[serde(default)]
-    owner: String,
-    #[serde(default)]
-    allowed_ips: String,
-    #[serde(default)]
-    allowed_origins: String,
-    #[serde(default)]
-    quota: String,
-    #[serde(default)]
-    quota_period: String,
+    /// Owner, Allowed IPs, Allowed origins, Quota and Quota period, shared with the other form.
+    #[serde(flatten)]
+    policy: PolicyForm,
 }
 
 impl EditFormData {
     fn into_view(self, key_type: KeyType) -> EditForm {
         EditForm {
-            policy: PolicyForm {
-                owner: self.owner,
-                allowed_ips: self.allowed_ips,
-                allowed_origins: self.allowed_origins,
-                quota: self.quota,
-                quota_period: self.quota_period,
-            },
+            policy: self.policy,
             key_type,
             name: self.name,
             description: self.description,
